@@ -1,0 +1,2 @@
+//! SCAFFOLD.
+fn main() {}
