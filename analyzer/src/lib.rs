@@ -1,1 +1,15 @@
-//! SCAFFOLD.
+//! The analyzer's library: one engine, two drivers.
+//!
+//! - [`model`]: attempts, diagnoses, evidence: the engine's output and the JSON report's schema.
+//! - [`engine`]: correlates events into enrollment attempts per SCEP endpoint and applies the
+//!   catalog.
+//! - [`rule`]: the diagnosis catalog, one module per rule family, each a plain testable unit.
+//! - [`diagnose`]: the one-process driver over files, folders and zips.
+//! - [`report`]: text, JSON and HTML renderings of a diagnosis run.
+#![deny(missing_docs)]
+
+pub mod diagnose;
+pub mod engine;
+pub mod model;
+pub mod report;
+pub mod rule;
