@@ -83,6 +83,85 @@ pub fn to_rfc3339(us: i64) -> String {
     }
 }
 
+/// Parses ISO 8601 / RFC 3339 date-time text: `YYYY-MM-DD` then `T` (or one space), `HH:MM:SS`,
+/// an optional fraction of 1 to 9 digits (cut to microseconds) and an optional zone (`Z`,
+/// `±HH:MM` or `±HHMM`).
+///
+/// Returns the time as microseconds since the epoch *as if the clock were UTC*, and the zone's
+/// offset from UTC in seconds when one was written: subtract `offset * US_PER_SEC` to get UTC.
+/// `None` when the text is not of that shape or a field is out of range.
+pub fn parse_iso8601(text: &str) -> Option<(i64, Option<i32>)> {
+    let b = text.as_bytes();
+    let sep = *b.get(10)?;
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(sep, b'T' | b't' | b' ')
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let year = ascii_number(b.get(0..4)?)?;
+    let month = ascii_number(b.get(5..7)?)?;
+    let day = ascii_number(b.get(8..10)?)?;
+    let hour = ascii_number(b.get(11..13)?)?;
+    let minute = ascii_number(b.get(14..16)?)?;
+    let second = ascii_number(b.get(17..19)?)?;
+    let mut rest = b.get(19..)?;
+    let mut micros = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for i in 0..6 {
+            let d = frac
+                .get(i)
+                .filter(|_| i < n)
+                .map_or(0, |c| u32::from(c - b'0'));
+            micros = micros * 10 + d;
+        }
+        rest = frac.get(n..)?;
+    }
+    let offset = match rest {
+        [] => None,
+        [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), zone @ ..] => {
+            let (hh, mm) = match zone {
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => ([*h1, *h2], [*m1, *m2]),
+                _ => return None,
+            };
+            let (hh, mm) = (ascii_number(&hh)?, ascii_number(&mm)?);
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let secs = (hh * 3600 + mm * 60) as i32;
+            Some(if *sign == b'-' { -secs } else { secs })
+        }
+        _ => return None,
+    };
+    let us = civil_to_us(i64::from(year), month, day, hour, minute, second, micros)?;
+    Some((us, offset))
+}
+
+/// Parses RFC 3339 text that carries a zone (`2026-11-20T09:00:00Z`,
+/// `2026-11-20T10:00:00.5+01:00`) into microseconds since the epoch, UTC. Text without a zone
+/// is rejected: its instant is unknown.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let (us, offset) = parse_iso8601(text)?;
+    Some(us - i64::from(offset?) * US_PER_SEC)
+}
+
+/// The value of a run of ASCII digits (at most 9), `None` if any byte is not a digit.
+fn ascii_number(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +187,36 @@ mod tests {
         assert!(civil_to_us(2026, 13, 1, 0, 0, 0, 0).is_none());
         assert!(civil_to_us(2026, 1, 1, 24, 0, 0, 0).is_none());
         assert!(civil_to_us(99_999, 1, 1, 0, 0, 0, 0).is_none());
+    }
+    #[test]
+    fn parses_iso8601_and_rfc3339() {
+        let base = civil_to_us(2026, 11, 20, 9, 0, 0, 0).unwrap();
+        assert_eq!(parse_rfc3339("2026-11-20T09:00:00Z"), Some(base));
+        assert_eq!(
+            parse_rfc3339("2026-11-20T10:00:00.5+01:00"),
+            Some(base + 500_000)
+        );
+        assert_eq!(parse_rfc3339("2026-11-20T04:00:00-0500"), Some(base));
+        assert_eq!(
+            parse_iso8601("2018-02-27T05:16:08.2500000"),
+            Some((civil_to_us(2018, 2, 27, 5, 16, 8, 250_000).unwrap(), None))
+        );
+        assert_eq!(parse_rfc3339("2018-02-27T05:16:08.2500000"), None);
+        for bad in [
+            "",
+            "2026-11-20",
+            "2026-11-20T09:00:00.Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-20T09:00:00+1",
+            "2026-11-20T09:00:00ZZ",
+            "2026-11-20T09:00:00.1234567890Z",
+            "２０２６-11-20T09:00:00Z",
+        ] {
+            assert_eq!(
+                parse_iso8601(bad).map(|_| ()).and(parse_rfc3339(bad)),
+                None,
+                "{bad}"
+            );
+        }
     }
 }
