@@ -1,20 +1,1134 @@
-//! SCAFFOLD: replaced by the real parser.
+//! IIS W3C extended log (`%SystemDrive%\inetpub\logs\LogFiles\W3SVC1\u_exYYMMDD.log`).
+//!
+//! The columns of a data line are named by the last `#Fields:` directive. IIS writes a fresh
+//! header block (`#Software`, `#Version`, `#Date`, `#Fields`) whenever the service restarts or
+//! the logging configuration changes, so one file can hold several layouts; [`IisParser`] keeps
+//! the current one and switches when a new `#Fields:` line arrives. Before any `#Fields:` line it
+//! assumes IIS's default field set ([`DEFAULT_FIELDS`]).
+//!
+//! Parsing is split in two so the hot part allocates nothing:
+//! - [`IisParser::parse_record`] splits a line with `memchr` and returns an [`IisRecord`] that
+//!   borrows the line: byte-slice fields, parsed numbers, the event time in microseconds, the
+//!   [`IisTarget`] and the SCEP [`ScepOperation`]. No UTF-8 validation, no allocation.
+//! - [`IisRecord::to_event`] builds the owned `scepwatch.v1` [`Event`], decoding the SCEP
+//!   message of a `GET ... operation=PKIOperation&message=...` request.
+//!
+//! Times in W3C logs are UTC. `-` means an empty field. IIS writes spaces inside the user agent
+//! as `+`; [`IisRecord::to_event`] turns them back into spaces.
+
+use scepwatch_proto::v1::{event::Payload, Event, IisRequest, IisTarget, ScepOperation};
+
 use super::{Emit, LineParser, ParseStats, SourceContext};
 
-/// SCAFFOLD.
-#[derive(Debug, Default)]
-pub struct IisParser;
+/// The field set IIS logs when its configuration has not been changed, assumed until the first
+/// `#Fields:` directive.
+pub const DEFAULT_FIELDS: &str = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port \
+cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken";
+
+/// Longest query string kept in [`IisRequest::uri_query`], in bytes. SCEP PKIOperation GETs
+/// carry kilobytes of base64; the decoded message goes to `scep` instead.
+pub const MAX_QUERY: usize = 512;
+
+/// Directive that names the columns.
+const FIELDS_DIRECTIVE: &[u8] = b"#Fields:";
+/// Directive whose date applies to lines that log a `time` but no `date` column.
+const DATE_DIRECTIVE: &[u8] = b"#Date:";
+
+/// A column of a W3C extended log that scepwatch reads (IIS and HTTP.sys share the names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Date,
+    Time,
+    SiteName,
+    ComputerName,
+    ServerIp,
+    Method,
+    UriStem,
+    UriQuery,
+    ServerPort,
+    Username,
+    ClientIp,
+    Version,
+    UserAgent,
+    Cookie,
+    Referer,
+    Host,
+    Status,
+    Substatus,
+    Win32Status,
+    BytesSent,
+    BytesReceived,
+    TimeTaken,
+    /// Any column scepwatch does not use; still counted so positions line up.
+    Other,
+}
+
+impl Field {
+    /// The IIS column this W3C field name denotes (names compare case-insensitively).
+    fn from_iis_name(name: &[u8]) -> Field {
+        const NAMES: [(&[u8], Field); 22] = [
+            (b"date", Field::Date),
+            (b"time", Field::Time),
+            (b"s-sitename", Field::SiteName),
+            (b"s-computername", Field::ComputerName),
+            (b"s-ip", Field::ServerIp),
+            (b"cs-method", Field::Method),
+            (b"cs-uri-stem", Field::UriStem),
+            (b"cs-uri-query", Field::UriQuery),
+            (b"s-port", Field::ServerPort),
+            (b"cs-username", Field::Username),
+            (b"c-ip", Field::ClientIp),
+            (b"cs-version", Field::Version),
+            (b"cs(user-agent)", Field::UserAgent),
+            (b"cs(cookie)", Field::Cookie),
+            (b"cs(referer)", Field::Referer),
+            (b"cs-host", Field::Host),
+            (b"sc-status", Field::Status),
+            (b"sc-substatus", Field::Substatus),
+            (b"sc-win32-status", Field::Win32Status),
+            (b"sc-bytes", Field::BytesSent),
+            (b"cs-bytes", Field::BytesReceived),
+            (b"time-taken", Field::TimeTaken),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(Field::Other, |&(_, f)| f)
+    }
+}
+
+/// The column layout named by one `#Fields:` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    columns: Vec<Field>,
+    has_date: bool,
+    has_time: bool,
+}
+
+impl Layout {
+    /// The layout of a `#Fields:` directive's value (the names after the colon).
+    fn parse(names: &[u8]) -> Layout {
+        let columns: Vec<Field> = names
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|n| !n.is_empty())
+            .map(Field::from_iis_name)
+            .collect();
+        Layout {
+            has_date: columns.contains(&Field::Date),
+            has_time: columns.contains(&Field::Time),
+            columns,
+        }
+    }
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::parse(DEFAULT_FIELDS.as_bytes())
+    }
+}
+
+/// Streaming parser of an IIS W3C extended log. Holds the current `#Fields:` layout and the
+/// date of the last `#Date:` directive; feed it lines in file order.
+#[derive(Debug, Clone, Default)]
+pub struct IisParser {
+    layout: Layout,
+    /// Midnight (µs) of the last `#Date:` directive, for layouts with `time` but no `date`.
+    directive_day_us: Option<i64>,
+    /// The last `date` column seen and its midnight in µs: consecutive lines almost always
+    /// share a date, so the calendar arithmetic runs once per day of log.
+    day_cache: Option<([u8; 10], i64)>,
+}
+
+/// One IIS request line, borrowing the bytes of the line. Absent fields (`-`, or not in the
+/// current `#Fields:` layout) are empty slices or 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IisRecord<'a> {
+    /// Event time, microseconds since the epoch (UTC, as IIS logs it).
+    pub time_us: i64,
+    /// `s-sitename`, e.g. `W3SVC1`.
+    pub site: &'a [u8],
+    /// `s-computername`.
+    pub computer_name: &'a [u8],
+    /// `s-ip`.
+    pub server_ip: &'a [u8],
+    /// `cs-method`.
+    pub method: &'a [u8],
+    /// `cs-uri-stem`: the path.
+    pub uri_stem: &'a [u8],
+    /// `cs-uri-query`, whole (it can be kilobytes long on PKIOperation GETs).
+    pub uri_query: &'a [u8],
+    /// `s-port`.
+    pub server_port: u32,
+    /// `cs-username`.
+    pub username: &'a [u8],
+    /// `c-ip`; IPv6 link-local addresses keep their zone (`fe80::...%13`).
+    pub client_ip: &'a [u8],
+    /// `cs-version`, e.g. `HTTP/1.1`.
+    pub version: &'a [u8],
+    /// `cs(User-Agent)` as logged, with `+` where the agent had spaces.
+    pub user_agent: &'a [u8],
+    /// `cs(Cookie)`.
+    pub cookie: &'a [u8],
+    /// `cs(Referer)`.
+    pub referer: &'a [u8],
+    /// `cs-host`: the Host header.
+    pub host: &'a [u8],
+    /// `sc-status`.
+    pub status: u32,
+    /// `sc-substatus`.
+    pub substatus: u32,
+    /// `sc-win32-status`, e.g. 1346 (ERROR_BAD_IMPERSONATION_LEVEL) on the guide's 500.
+    pub win32_status: u32,
+    /// `sc-bytes`.
+    pub bytes_sent: u64,
+    /// `cs-bytes`.
+    pub bytes_received: u64,
+    /// `time-taken`, milliseconds.
+    pub time_taken_ms: u32,
+    /// What the path targets on an NDES server.
+    pub target: IisTarget,
+    /// The `operation=` of the query; `Unspecified` when there is none.
+    pub operation: ScepOperation,
+}
+
+impl IisParser {
+    /// Parse one line (without its terminator). Returns `Ok(None)` for directives (`#...`) and
+    /// blank lines, `Ok(Some(record))` for a request line, or `Err(reason)` with a stable
+    /// counter name (`iis.field_count`, `iis.bad_time`, `iis.no_time`, `iis.bad_number`) for a
+    /// malformed one. Never panics, whatever the bytes.
+    pub fn parse_record<'a>(
+        &mut self,
+        line: &'a [u8],
+    ) -> Result<Option<IisRecord<'a>>, &'static str> {
+        let line = trim_end(line);
+        match line.first() {
+            None => return Ok(None),
+            Some(b'#') => {
+                self.directive(line);
+                return Ok(None);
+            }
+            Some(_) => {}
+        }
+        if !self.layout.has_time {
+            return Err("iis.no_time");
+        }
+
+        let mut rec = IisRecord {
+            time_us: 0,
+            site: &[],
+            computer_name: &[],
+            server_ip: &[],
+            method: &[],
+            uri_stem: &[],
+            uri_query: &[],
+            server_port: 0,
+            username: &[],
+            client_ip: &[],
+            version: &[],
+            user_agent: &[],
+            cookie: &[],
+            referer: &[],
+            host: &[],
+            status: 0,
+            substatus: 0,
+            win32_status: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            time_taken_ms: 0,
+            target: IisTarget::Unspecified,
+            operation: ScepOperation::Unspecified,
+        };
+        let mut date: &[u8] = &[];
+        let mut time: &[u8] = &[];
+        let columns = self.layout.columns.as_slice();
+        let mut count = 0usize;
+        // A wrong field count explains a bad number (the columns are shifted), so number
+        // errors are reported only once the count is known to be right.
+        let mut bad_u32 = false;
+        let mut u32_of = |v: &[u8]| {
+            num_u32(v).unwrap_or_else(|| {
+                bad_u32 = true;
+                0
+            })
+        };
+        let mut bad_u64 = false;
+        let mut u64_of = |v: &[u8]| {
+            num_u64(v).unwrap_or_else(|| {
+                bad_u64 = true;
+                0
+            })
+        };
+        for value in Fields::new(line) {
+            let value = dash(value);
+            let Some(&field) = columns.get(count) else {
+                return Err("iis.field_count");
+            };
+            count += 1;
+            match field {
+                Field::Date => date = value,
+                Field::Time => time = value,
+                Field::SiteName => rec.site = value,
+                Field::ComputerName => rec.computer_name = value,
+                Field::ServerIp => rec.server_ip = value,
+                Field::Method => rec.method = value,
+                Field::UriStem => rec.uri_stem = value,
+                Field::UriQuery => rec.uri_query = value,
+                Field::ServerPort => rec.server_port = u32_of(value),
+                Field::Username => rec.username = value,
+                Field::ClientIp => rec.client_ip = value,
+                Field::Version => rec.version = value,
+                Field::UserAgent => rec.user_agent = value,
+                Field::Cookie => rec.cookie = value,
+                Field::Referer => rec.referer = value,
+                Field::Host => rec.host = value,
+                Field::Status => rec.status = u32_of(value),
+                Field::Substatus => rec.substatus = u32_of(value),
+                Field::Win32Status => rec.win32_status = u32_of(value),
+                Field::BytesSent => rec.bytes_sent = u64_of(value),
+                Field::BytesReceived => rec.bytes_received = u64_of(value),
+                Field::TimeTaken => rec.time_taken_ms = u32_of(value),
+                Field::Other => {}
+            }
+        }
+        if count != columns.len() {
+            return Err("iis.field_count");
+        }
+        if bad_u32 || bad_u64 {
+            return Err("iis.bad_number");
+        }
+
+        let day_us = if self.layout.has_date {
+            self.day_us(date).ok_or("iis.bad_time")?
+        } else {
+            self.directive_day_us.ok_or("iis.no_time")?
+        };
+        rec.time_us = day_us + time_of_day_us(time).ok_or("iis.bad_time")?;
+        rec.target = classify_target(rec.uri_stem);
+        rec.operation = operation_of(rec.uri_query);
+        Ok(Some(rec))
+    }
+
+    /// Midnight of a `date` column, through the one-entry cache.
+    fn day_us(&mut self, date: &[u8]) -> Option<i64> {
+        let key: [u8; 10] = date.try_into().ok()?;
+        if let Some((cached, us)) = self.day_cache {
+            if cached == key {
+                return Some(us);
+            }
+        }
+        let us = date_us(date)?;
+        self.day_cache = Some((key, us));
+        Some(us)
+    }
+
+    /// Take in a `#...` line: `#Fields:` switches the layout, `#Date:` sets the date for
+    /// date-less layouts; the others (`#Software`, `#Version`, `#Remark`) change nothing.
+    fn directive(&mut self, line: &[u8]) {
+        if let Some(names) = strip_prefix_ci(line, FIELDS_DIRECTIVE) {
+            self.layout = Layout::parse(names);
+        } else if let Some(value) = strip_prefix_ci(line, DATE_DIRECTIVE) {
+            let value = value.trim_ascii_start();
+            self.directive_day_us = value.get(..10).and_then(date_us);
+        }
+    }
+}
+
+impl IisRecord<'_> {
+    /// The raw `message=` value when this is a SCEP PKIOperation sent by GET (the message rides
+    /// in the URL); `None` otherwise, including POSTs, whose message is in the body.
+    pub fn scep_message(&self) -> Option<&[u8]> {
+        if self.operation == ScepOperation::PkiOperation && self.method.eq_ignore_ascii_case(b"GET")
+        {
+            crate::scep::message_param(self.uri_query)
+        } else {
+            None
+        }
+    }
+
+    /// The `scepwatch.v1` event of this record, read at `offset` from the line `line` (kept as
+    /// the excerpt). The endpoint is the context's: an IIS line names no host of its own.
+    pub fn to_event(&self, ctx: &SourceContext, offset: u64, line: &[u8]) -> Event {
+        let mut event = ctx.envelope(offset, self.time_us, line);
+        event.payload = Some(Payload::Iis(IisRequest {
+            server_ip: text(self.server_ip),
+            server_port: self.server_port,
+            client_ip: text(self.client_ip),
+            method: text(self.method),
+            uri_stem: text(self.uri_stem),
+            uri_query: text_cut(self.uri_query, MAX_QUERY),
+            user_agent: plus_to_space(self.user_agent),
+            username: text(self.username),
+            status: self.status,
+            substatus: self.substatus,
+            win32_status: self.win32_status,
+            time_taken_ms: self.time_taken_ms,
+            site: text(self.site),
+            computer_name: text(self.computer_name),
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            target: self.target as i32,
+            operation: self.operation as i32,
+            query_length: u32::try_from(self.uri_query.len()).unwrap_or(u32::MAX),
+            scep: self.scep_message().map(crate::scep::decode_url_param),
+            host_header: text(self.host),
+        }));
+        event
+    }
+}
 
 impl LineParser for IisParser {
     fn line(
         &mut self,
-        _ctx: &SourceContext,
-        _line: &[u8],
-        _offset: u64,
+        ctx: &SourceContext,
+        line: &[u8],
+        offset: u64,
         stats: &mut ParseStats,
-        _emit: &mut Emit<'_>,
+        emit: &mut Emit<'_>,
     ) {
         stats.records += 1;
-        stats.ignored += 1;
+        match self.parse_record(line) {
+            Ok(Some(record)) => {
+                let event = record.to_event(ctx, offset, line);
+                stats.saw_event(event.event_time_us);
+                emit(event);
+            }
+            Ok(None) => stats.ignored += 1,
+            Err(reason) => stats.error(reason),
+        }
+    }
+}
+
+/// What a request path targets on an NDES server (case-insensitive, as IIS paths are):
+/// `/certsrv/mscep/mscep.dll` and `.../mscep.dll/pkiclient.exe` are the SCEP endpoint,
+/// `/certsrv/mscep_admin/...` the NDES admin page, `/CertificateRegistrationSvc/...` the Intune
+/// connector's NDES plugin service. Anything else is `Other`; an empty path is `Unspecified`.
+pub fn classify_target(path: &[u8]) -> IisTarget {
+    if path.is_empty() {
+        return IisTarget::Unspecified;
+    }
+    if let Some(rest) = strip_prefix_ci(path, b"/certsrv/mscep/mscep.dll") {
+        let rest = rest.strip_suffix(b"/").unwrap_or(rest);
+        return if rest.is_empty() || rest.eq_ignore_ascii_case(b"/pkiclient.exe") {
+            IisTarget::Mscep
+        } else {
+            IisTarget::Other
+        };
+    }
+    if strip_prefix_ci(path, b"/certsrv/mscep_admin").is_some_and(ends_segment) {
+        return IisTarget::MscepAdmin;
+    }
+    if strip_prefix_ci(path, b"/CertificateRegistrationSvc").is_some_and(ends_segment) {
+        return IisTarget::CertRegistrationSvc;
+    }
+    IisTarget::Other
+}
+
+/// The SCEP operation named by the first `operation=` parameter of a query string
+/// (case-insensitive); `Unspecified` when the query has none, `Other` for unknown values.
+pub fn operation_of(query: &[u8]) -> ScepOperation {
+    // Every request line pays this, and `operation=` is nearly always the first parameter:
+    // test the key in one word, and scan (short) parameters byte by byte rather than with a
+    // vectorised search that pays its setup per call.
+    let mut rest = query;
+    loop {
+        if let Some(value) = strip_operation_key(rest) {
+            let end = value.iter().position(|&b| b == b'&').unwrap_or(value.len());
+            return operation_named(value.get(..end).unwrap_or_default());
+        }
+        match rest.iter().position(|&b| b == b'&') {
+            Some(amp) => rest = rest.get(amp + 1..).unwrap_or_default(),
+            None => return ScepOperation::Unspecified,
+        }
+    }
+}
+
+/// `param` without a leading `operation=` (key compared case-insensitively), if it has one.
+#[inline]
+fn strip_operation_key(param: &[u8]) -> Option<&[u8]> {
+    // "operation=" is ten bytes: eight in a word, two in a half-word. OR-ing 0x20 folds case
+    // only where the key has a letter; a byte folds onto a lower-case letter only if it is
+    // that letter in either case, so the test is exact.
+    const KEY: u64 = u64::from_le_bytes(*b"operatio");
+    const KEY_TAIL: u16 = u16::from_le_bytes(*b"n=");
+    let (head, rest) = param.split_first_chunk::<8>()?;
+    let (tail, value) = rest.split_first_chunk::<2>()?;
+    let head = u64::from_le_bytes(*head) | 0x2020_2020_2020_2020;
+    let tail = u16::from_le_bytes(*tail) | 0x0020;
+    (head == KEY && tail == KEY_TAIL).then_some(value)
+}
+
+/// The operation a SCEP `operation=` value names.
+fn operation_named(value: &[u8]) -> ScepOperation {
+    let is = |name: &[u8]| value.eq_ignore_ascii_case(name);
+    match value.len() {
+        9 if is(b"GetCACaps") => ScepOperation::GetCaCaps,
+        9 if is(b"GetCACert") => ScepOperation::GetCaCert,
+        12 if is(b"PKIOperation") => ScepOperation::PkiOperation,
+        13 if is(b"GetNextCACert") => ScepOperation::GetNextCaCert,
+        _ => ScepOperation::Other,
+    }
+}
+
+/// True when a path prefix ended at a segment boundary.
+fn ends_segment(rest: &[u8]) -> bool {
+    rest.is_empty() || rest.first() == Some(&b'/')
+}
+
+/// The space-separated fields of a W3C line, empty ones included (`a  b` has three).
+///
+/// Finds the spaces 64 bytes at a time as a bit mask, then hands out one field per set bit.
+/// IIS fields average a dozen bytes: too short for a vectorised search per field to pay its
+/// setup, while this costs a few vector instructions per block and two bit operations per
+/// field.
+pub(crate) struct Fields<'a> {
+    line: &'a [u8],
+    /// Start of the next field.
+    start: usize,
+    /// Offset of the block `spaces` describes.
+    block: usize,
+    /// Spaces of that block not yet handed out: bit `i` for byte `block + i`.
+    spaces: u64,
+    done: bool,
+}
+
+/// Bytes per block of [`Fields`]: one bit each in a `u64`.
+const BLOCK: usize = 64;
+
+impl<'a> Fields<'a> {
+    /// The fields of `line`.
+    pub(crate) fn new(line: &'a [u8]) -> Self {
+        Fields {
+            line,
+            start: 0,
+            block: 0,
+            spaces: space_mask(line, 0),
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if self.spaces != 0 {
+                let at = self.block + self.spaces.trailing_zeros() as usize;
+                self.spaces &= self.spaces - 1;
+                let field = self.line.get(self.start..at).unwrap_or_default();
+                self.start = at + 1;
+                return Some(field);
+            }
+            self.block += BLOCK;
+            if self.block >= self.line.len() {
+                self.done = true;
+                return Some(self.line.get(self.start..).unwrap_or_default());
+            }
+            self.spaces = space_mask(self.line, self.block);
+        }
+    }
+}
+
+/// Bit `i` set where byte `at + i` of `line` is a space; bytes past the end count as not.
+#[inline]
+fn space_mask(line: &[u8], at: usize) -> u64 {
+    let mut mask = 0u64;
+    for k in 0..BLOCK / 16 {
+        let from = at + 16 * k;
+        let chunk: [u8; 16] = match line.get(from..from + 16) {
+            Some(full) => full.try_into().unwrap_or([0; 16]),
+            None if from >= line.len() => break,
+            None => {
+                let mut tail = [0u8; 16];
+                for (d, s) in tail.iter_mut().zip(line.get(from..).unwrap_or_default()) {
+                    *d = *s;
+                }
+                tail
+            }
+        };
+        mask |= u64::from(spaces16(chunk)) << (16 * k);
+    }
+    mask
+}
+
+/// Bit `i` set where `chunk[i]` is a space.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn spaces16(chunk: [u8; 16]) -> u16 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_set_epi64x};
+    let x = u128::from_le_bytes(chunk);
+    // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics exist on every CPU this
+    // code can run on; they take and return plain values (no memory access).
+    unsafe {
+        let v = _mm_set_epi64x((x >> 64) as i64, x as i64);
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))) as u16
+    }
+}
+
+/// Bit `i` set where `chunk[i]` is a space.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn spaces16(chunk: [u8; 16]) -> u16 {
+    let mut mask = 0u16;
+    for (i, &b) in chunk.iter().enumerate() {
+        mask |= u16::from(b == b' ') << i;
+    }
+    mask
+}
+
+/// `s` without `prefix`, compared ASCII case-insensitively.
+pub(crate) fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+/// A W3C field value, with `-` (absent) as empty.
+#[inline]
+pub(crate) fn dash(v: &[u8]) -> &[u8] {
+    if v == b"-" {
+        &[]
+    } else {
+        v
+    }
+}
+
+fn trim_end(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+/// Value of one ASCII digit, or `None`.
+#[inline]
+fn digit(b: u8) -> Option<u32> {
+    let d = b.wrapping_sub(b'0');
+    (d <= 9).then_some(u32::from(d))
+}
+
+#[inline]
+fn two_digits(a: u8, b: u8) -> Option<u32> {
+    Some(digit(a)? * 10 + digit(b)?)
+}
+
+/// A decimal count; empty (an absent `-`) is 0. `None` on anything but digits or overflow.
+#[inline]
+pub(crate) fn num_u32(v: &[u8]) -> Option<u32> {
+    let mut n: u32 = 0;
+    for &b in v {
+        n = n.checked_mul(10)?.checked_add(digit(b)?)?;
+    }
+    Some(n)
+}
+
+/// [`num_u32`] for 64-bit byte counts.
+#[inline]
+pub(crate) fn num_u64(v: &[u8]) -> Option<u64> {
+    let mut n: u64 = 0;
+    for &b in v {
+        n = n.checked_mul(10)?.checked_add(u64::from(digit(b)?))?;
+    }
+    Some(n)
+}
+
+/// Midnight UTC, in µs since the epoch, of a W3C `date` (`2017-08-08`).
+pub(crate) fn date_us(date: &[u8]) -> Option<i64> {
+    let &[y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = date else {
+        return None;
+    };
+    let year = two_digits(y1, y2)? * 100 + two_digits(y3, y4)?;
+    scepwatch_proto::time::civil_to_us(
+        i64::from(year),
+        two_digits(m1, m2)?,
+        two_digits(d1, d2)?,
+        0,
+        0,
+        0,
+        0,
+    )
+}
+
+/// Microseconds since midnight of a W3C `time` (`20:22:16`, optionally with a fraction
+/// `20:22:16.123` as some log modules write).
+pub(crate) fn time_of_day_us(time: &[u8]) -> Option<i64> {
+    let [h1, h2, b':', m1, m2, b':', s1, s2, frac @ ..] = time else {
+        return None;
+    };
+    let (h, m, s) = (
+        two_digits(*h1, *h2)?,
+        two_digits(*m1, *m2)?,
+        two_digits(*s1, *s2)?,
+    );
+    // 60 admits a leap second, as civil_to_us does.
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let micros = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
+            let mut us = 0u32;
+            for (i, &b) in digits.iter().enumerate() {
+                let d = digit(b)?;
+                if i < 6 {
+                    us = us * 10 + d;
+                }
+            }
+            // Scale e.g. ".123" (ms) up to µs.
+            for _ in digits.len()..6 {
+                us *= 10;
+            }
+            us
+        }
+        _ => return None,
+    };
+    Some((i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s)) * 1_000_000 + i64::from(micros))
+}
+
+/// Owned text of a field; invalid UTF-8 replaced.
+pub(crate) fn text(v: &[u8]) -> String {
+    // `from_utf8` validates faster than the lossy path; logs are nearly always valid.
+    match std::str::from_utf8(v) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(v).into_owned(),
+    }
+}
+
+/// Owned text of at most `max` bytes of `v`, cut on a character boundary.
+pub(crate) fn text_cut(v: &[u8], max: usize) -> String {
+    if v.len() <= max {
+        return text(v);
+    }
+    let mut end = max;
+    // Step back over UTF-8 continuation bytes so the cut does not split a character.
+    while end > 0 && v.get(end).is_some_and(|&b| b & 0xC0 == 0x80) && max - end < 3 {
+        end -= 1;
+    }
+    let mut s = text(v.get(..end).unwrap_or_default());
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// The user agent with IIS's `+` turned back into spaces.
+fn plus_to_space(v: &[u8]) -> String {
+    let bytes: Vec<u8> = v
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use scepwatch_proto::time::civil_to_us;
+    use scepwatch_proto::v1::{SourceId, SourceKind};
+
+    /// The guide's 500 line: impersonation right missing, win32 status 1346.
+    const GUIDE_500: &[u8] = b"2017-08-08 20:22:16 IP_address GET /certsrv/mscep/mscep.dll operation=GetCACert&message=SCEP%20Authority 443 - 10.5.14.22 profiled/1.0+CFNetwork/811.5.4+Darwin/16.6.0 - 500 0 1346 31";
+
+    fn ctx() -> SourceContext {
+        let mut c = SourceContext::new(
+            SourceId {
+                collector: "test".into(),
+                host: "ndes01".into(),
+                kind: SourceKind::Iis as i32,
+                path: r"C:\inetpub\logs\LogFiles\W3SVC1\u_ex170808.log".into(),
+                stream: String::new(),
+            },
+            0,
+        );
+        c.endpoint_id = "https://ndes.contoso.com/certsrv/mscep/mscep.dll".into();
+        c
+    }
+
+    fn run(input: &[u8]) -> (Vec<Event>, ParseStats) {
+        let mut events = Vec::new();
+        let stats =
+            super::super::parse_stream(super::super::Format::Iis, &ctx(), input, &mut |e| {
+                events.push(e)
+            })
+            .unwrap();
+        (events, stats)
+    }
+
+    fn iis(e: &Event) -> &IisRequest {
+        match &e.payload {
+            Some(Payload::Iis(r)) => r,
+            other => panic!("not an IIS payload: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn guide_500_line_with_default_fields() {
+        let mut p = IisParser::default();
+        let r = p.parse_record(GUIDE_500).unwrap().unwrap();
+        assert_eq!(r.time_us, civil_to_us(2017, 8, 8, 20, 22, 16, 0).unwrap());
+        assert_eq!(r.server_ip, b"IP_address");
+        assert_eq!(r.method, b"GET");
+        assert_eq!(r.uri_stem, b"/certsrv/mscep/mscep.dll");
+        assert_eq!(r.server_port, 443);
+        assert_eq!(r.username, b"");
+        assert_eq!(r.client_ip, b"10.5.14.22");
+        assert_eq!(r.referer, b"");
+        assert_eq!(
+            (r.status, r.substatus, r.win32_status, r.time_taken_ms),
+            (500, 0, 1346, 31)
+        );
+        assert_eq!(r.target, IisTarget::Mscep);
+        assert_eq!(r.operation, ScepOperation::GetCaCert);
+        assert_eq!(r.scep_message(), None);
+
+        let e = r.to_event(&ctx(), 7, GUIDE_500);
+        let q = iis(&e);
+        assert_eq!(q.user_agent, "profiled/1.0 CFNetwork/811.5.4 Darwin/16.6.0");
+        assert_eq!(q.uri_query, "operation=GetCACert&message=SCEP%20Authority");
+        assert_eq!(q.query_length, 44);
+        assert_eq!(q.scep, None);
+        assert_eq!(e.endpoint_id, ctx().endpoint_id);
+        assert_eq!(e.position, 7);
+        assert_eq!(e.id, ctx().event_id(7));
+        assert_eq!(e.excerpt.as_bytes(), GUIDE_500);
+    }
+
+    #[test]
+    fn guide_lines_without_date_are_counted_errors() {
+        // The guide prints these without the leading date and time; against the default field
+        // set they are one field short.
+        let input = b"fe80::f53d:89b8:c3e8:5fec%13 GET /certsrv/mscep/mscep.dll/pkiclient.exe operation=GetCACaps&message=default 80 - fe80::f53d:89b8:c3e8:5fec%13 Mozilla/4.0+(compatible;+Win32;+NDES+client) - 200 0 0 186 0\n";
+        let (events, stats) = run(input);
+        assert!(events.is_empty());
+        assert_eq!(stats.errors.get("iis.field_count"), Some(&1));
+    }
+
+    #[test]
+    fn fields_without_time_error_no_time() {
+        let input = b"#Fields: s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n\
+fe80::f53d:89b8:c3e8:5fec%13 GET /certsrv/mscep/mscep.dll operation=GetCACert&message=ca 443 - fe80::f53d:89b8:c3e8:5fec%13 Dalvik/2.1.0+(Linux;+U;+Android+5.0;+P01M+Build/LRX21V) - 200 0 0 3909 0\n";
+        let (events, stats) = run(input);
+        assert!(events.is_empty());
+        assert_eq!(stats.ignored, 1);
+        assert_eq!(stats.errors.get("iis.no_time"), Some(&1));
+    }
+
+    #[test]
+    fn time_only_layout_takes_the_date_directive() {
+        let input = b"#Date: 2018-02-27 05:00:00\n#Fields: time c-ip cs-method cs-uri-stem sc-status\n05:16:09 fe80::1%13 GET /certsrv/mscep/mscep.dll 200\n";
+        let (events, stats) = run(input);
+        assert_eq!(stats.error_count(), 0);
+        assert_eq!(
+            events[0].event_time_us,
+            civil_to_us(2018, 2, 27, 5, 16, 9, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn fields_change_mid_file() {
+        let input = b"#Software: Microsoft Internet Information Services 10.0\n\
+#Version: 1.0\n\
+#Date: 2026-11-20 00:00:00\n\
+#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\n\
+2026-11-20 08:00:01 10.0.0.5 GET /certsrv/mscep/mscep.dll operation=GetCACaps&message=ca 443 - 10.1.2.3 Dalvik/2.1.0+(Linux;+U;+Android+13) - 200 0 0 15\n\
+#Software: Microsoft Internet Information Services 10.0\n\
+#Version: 1.0\n\
+#Date: 2026-11-20 09:00:00\n\
+#Fields: date time s-sitename s-computername s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs-version cs(User-Agent) cs(Cookie) cs(Referer) cs-host sc-status sc-substatus sc-win32-status sc-bytes cs-bytes time-taken\n\
+2026-11-20 09:00:02 W3SVC1 NDES01 10.0.0.5 POST /certsrv/mscep/mscep.dll operation=PKIOperation 443 - 10.1.2.3 HTTP/1.1 Dalvik/2.1.0+(Linux;+U;+Android+13) - - ndes.contoso.com 503 0 0 326 2734 4\n";
+        let (events, stats) = run(input);
+        assert_eq!(stats.error_count(), 0, "{stats:?}");
+        assert_eq!(stats.ignored, 8);
+        assert_eq!(events.len(), 2);
+        let a = iis(&events[0]);
+        assert_eq!((a.status, a.site.as_str(), a.bytes_sent), (200, "", 0));
+        let b = iis(&events[1]);
+        assert_eq!(b.site, "W3SVC1");
+        assert_eq!(b.computer_name, "NDES01");
+        assert_eq!(b.host_header, "ndes.contoso.com");
+        assert_eq!(b.method, "POST");
+        assert_eq!(b.operation, ScepOperation::PkiOperation as i32);
+        assert_eq!((b.status, b.bytes_sent, b.bytes_received), (503, 326, 2734));
+        assert_eq!(b.scep, None, "a POST carries its message in the body");
+    }
+
+    #[test]
+    fn get_pkioperation_decodes_message_and_cuts_query() {
+        let message = "MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgMFADCABgkqhkiG9w0BBwGggCSABIIZfzCABgkqhkiG9w0BBwOggDCAAgEAMYIBgjCCAX4CAQAwZjBPMRUwEwYKCZImiZPyLGQBGRYFbG9jYWwxHDAaBgoJkiaJk%2FIsZAEZFgxmb3VydGhjb2ZmZWUxGDAWBgNVBAMTD0ZvdXJ0aENvZmZlZSBDQQITaAAAAAmaneVjEPlcTwAAAAAACTANBgkqhkiG9w0BAQEFAASCAQCqfsOYpuBToerQLkw%2Ftl4tH9E%2B97TBTjGQN9NCjSgb78fF6edY0pNDU%2BPH4RB356wv3rfZi5IiNrVu5Od4k6uK4w0582ZM2n8NJFRY7KWSNHsmTIWlo%2FVcr4laAtq5rw%2BCygaYcefptcaamkjdLj07e%2FUk4KsetGo7ztPVjSEFwfRIfKv474dLDmPqp0ZwEWRQGZwmPoqFMbX3g85CJT8khPaqFW05yGDTPSX9YpuEE0Bmtht9EwOpOZe6O7sd77IhfFZVmHmwy5mIYN7K6mpx";
+        let line = format!("2026-11-20 08:00:01 10.0.0.5 GET /certsrv/mscep/mscep.dll/pkiclient.exe operation=PKIOperation&message={message} 443 - 10.1.2.3 profiled/1.0+CFNetwork/1410.0.3+Darwin/22.6.0 - 414 0 0 1");
+        let mut p = IisParser::default();
+        let r = p.parse_record(line.as_bytes()).unwrap().unwrap();
+        assert_eq!(r.target, IisTarget::Mscep);
+        assert_eq!(r.scep_message(), Some(message.as_bytes()));
+        let e = r.to_event(&ctx(), 0, line.as_bytes());
+        let q = iis(&e);
+        assert!(q.scep.is_some());
+        assert_eq!(
+            q.query_length as usize,
+            "operation=PKIOperation&message=".len() + message.len()
+        );
+        assert_eq!(q.uri_query.len(), MAX_QUERY);
+        assert!(q
+            .uri_query
+            .starts_with("operation=PKIOperation&message=MIAG"));
+    }
+
+    #[test]
+    fn ipv6_zone_ids_and_android_agents() {
+        let line = b"2018-02-27 05:16:14 fe80::f53d:89b8:c3e8:5fec%13 GET /certsrv/mscep/mscep.dll operation=GetCACaps&message=ca 443 - fe80::f53d:89b8:c3e8:5fec%13 Dalvik/2.1.0+(Linux;+U;+Android+5.0;+P01M+Build/LRX21V) - 200 0 0 421";
+        let mut p = IisParser::default();
+        let r = p.parse_record(line).unwrap().unwrap();
+        assert_eq!(r.client_ip, b"fe80::f53d:89b8:c3e8:5fec%13");
+        assert_eq!(r.server_ip, b"fe80::f53d:89b8:c3e8:5fec%13");
+        assert_eq!(r.operation, ScepOperation::GetCaCaps);
+        let e = r.to_event(&ctx(), 0, line);
+        assert_eq!(
+            iis(&e).user_agent,
+            "Dalvik/2.1.0 (Linux; U; Android 5.0; P01M Build/LRX21V)"
+        );
+    }
+
+    #[test]
+    fn counted_errors_for_bad_lines() {
+        let input = b"2017-08-08 25:22:16 s GET /x - 443 - c ua - 200 0 0 1\n\
+2017-02-30 20:22:16 s GET /x - 443 - c ua - 200 0 0 1\n\
+2017-08-08 20:22:16 s GET /x - 443 - c ua - 2OO 0 0 1\n\
+2017-08-08 20:22:16 s GET /x - 443 - c ua - 200 0 0 1 extra\n\
+2017-08-08 20:22:16 s GET /x - 443 - c ua - 200 0 0 99999999999\n\
+\n\
+2017-08-08 20:22:16 s GET /x - 443 - c ua - 200 0 0 1   \r\n";
+        let (events, stats) = run(input);
+        assert_eq!(events.len(), 1, "trailing blanks are tolerated");
+        assert_eq!(stats.errors.get("iis.bad_time"), Some(&2));
+        assert_eq!(stats.errors.get("iis.bad_number"), Some(&2));
+        assert_eq!(stats.errors.get("iis.field_count"), Some(&1));
+        assert_eq!(stats.ignored, 1);
+        assert_eq!(stats.records, 7);
+    }
+
+    #[test]
+    fn targets() {
+        use IisTarget as T;
+        for (path, want) in [
+            ("/certsrv/mscep/mscep.dll", T::Mscep),
+            ("/CertSrv/MSCEP/MSCEP.DLL", T::Mscep),
+            ("/certsrv/mscep/mscep.dll/pkiclient.exe", T::Mscep),
+            ("/certsrv/mscep/mscep.dll/PKIClient.exe/", T::Mscep),
+            ("/certsrv/mscep/mscep.dll/other", T::Other),
+            ("/certsrv/mscep/mscep.dllx", T::Other),
+            ("/certsrv/mscep_admin", T::MscepAdmin),
+            ("/certsrv/mscep_admin/", T::MscepAdmin),
+            ("/CertSrv/mscep_admin/default.asp", T::MscepAdmin),
+            ("/certsrv/mscep_administrator", T::Other),
+            (
+                "/CertificateRegistrationSvc/Certificate.svc",
+                T::CertRegistrationSvc,
+            ),
+            ("/certificateregistrationsvc", T::CertRegistrationSvc),
+            ("/", T::Other),
+            ("", T::Unspecified),
+        ] {
+            assert_eq!(classify_target(path.as_bytes()), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn operations() {
+        use ScepOperation as O;
+        for (q, want) in [
+            ("operation=GetCACaps&message=ca", O::GetCaCaps),
+            ("message=ca&OPERATION=getcacert", O::GetCaCert),
+            ("operation=PKIOperation", O::PkiOperation),
+            ("operation=GetNextCACert&message=x", O::GetNextCaCert),
+            ("operation=GetCRL", O::Other),
+            ("operation=", O::Other),
+            ("xoperation=GetCACaps", O::Unspecified),
+            ("", O::Unspecified),
+            ("&&", O::Unspecified),
+        ] {
+            assert_eq!(operation_of(q.as_bytes()), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn fields_split_like_std() {
+        for line in [
+            &b""[..],
+            b" ",
+            b"a",
+            b"a b",
+            b"a  b ",
+            b"12345678 1234567 123456789",
+            b"0123456789012345678901234567890123456789012345678901234567890123 5",
+            b"012345678901234567890123456789012345678901234567890123456789012 4",
+            b"        ",
+            b"x\x20\xa0\xff y",
+        ] {
+            let want: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            assert_eq!(Fields::new(line).collect::<Vec<_>>(), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn fractional_time() {
+        assert_eq!(time_of_day_us(b"00:00:01.5"), Some(1_500_000));
+        assert_eq!(time_of_day_us(b"00:00:01.1234567"), Some(1_123_456));
+        assert_eq!(time_of_day_us(b"00:00:01."), None);
+        assert_eq!(time_of_day_us(b"00:60:01"), None);
+        assert_eq!(time_of_day_us(b"0:00:01"), None);
+    }
+
+    #[test]
+    fn text_cut_keeps_char_boundaries() {
+        assert_eq!(text_cut("abcé".as_bytes(), 4), "abc");
+        assert_eq!(text_cut("abcé".as_bytes(), 5), "abcé");
+        assert!(text_cut(&[0xff; 20], 10).len() <= 10);
+    }
+
+    /// Generated request fields, written the way IIS writes them.
+    #[derive(Debug, Clone)]
+    struct Gen {
+        secs: i64,
+        stem: &'static str,
+        op: Option<&'static str>,
+        ua_words: Vec<String>,
+        status: u32,
+        win32: u32,
+        port: u32,
+    }
+
+    fn gen() -> impl Strategy<Value = Gen> {
+        (
+            0i64..(100 * 365 * 86_400),
+            prop::sample::select(vec![
+                "/certsrv/mscep/mscep.dll",
+                "/certsrv/mscep/mscep.dll/pkiclient.exe",
+                "/CERTSRV/MSCEP_ADMIN/",
+                "/CertificateRegistrationSvc/Certificate.svc",
+                "/favicon.ico",
+            ]),
+            prop::option::of(prop::sample::select(vec![
+                "GetCACaps",
+                "getcacert",
+                "PKIOperation",
+                "GetNextCACert",
+                "Foo",
+            ])),
+            prop::collection::vec("[A-Za-z][A-Za-z0-9/.;()_-]{0,11}", 1..5),
+            100u32..600,
+            any::<u32>(),
+            any::<u16>(),
+        )
+            .prop_map(|(secs, stem, op, ua_words, status, win32, port)| Gen {
+                secs,
+                stem,
+                op,
+                ua_words,
+                status,
+                win32,
+                port: u32::from(port),
+            })
+    }
+
+    fn line_of(g: &Gen) -> (String, i64) {
+        let us = (1_000_000_000 + g.secs) * 1_000_000;
+        let t = scepwatch_proto::time::to_rfc3339(us);
+        // "2001-09-09T01:46:40Z" -> "2001-09-09 01:46:40"
+        let date = &t[..10];
+        let time = &t[11..19];
+        let query =
+            g.op.map_or("-".to_string(), |o| format!("operation={o}&message=ca"));
+        let line = format!(
+            "{date} {time} 10.0.0.1 GET {} {query} {} - 10.0.0.2 {} - {} 0 {} 12",
+            g.stem,
+            g.port,
+            g.ua_words.join("+"),
+            g.status,
+            g.win32
+        );
+        (line, us)
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_never_panic(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..8)) {
+            let mut p = IisParser::default();
+            let mut stats = ParseStats::default();
+            let mut n = 0;
+            for l in &lines {
+                p.line(&ctx(), l, 0, &mut stats, &mut |_| n += 1);
+            }
+            prop_assert_eq!(stats.records, lines.len() as u64);
+            prop_assert_eq!(stats.events + stats.ignored + stats.error_count(), stats.records);
+        }
+
+        #[test]
+        fn fields_match_std_split(line in prop::collection::vec(prop::sample::select(vec![b' ', b'a', 0x20 | 0x80, 0, 0xff, b'-']), 0..200)) {
+            let want: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            prop_assert_eq!(Fields::new(&line).collect::<Vec<_>>(), want);
+        }
+
+        #[test]
+        fn mangled_valid_lines_never_panic(g in gen(), cut in 0usize..200, byte in any::<u8>(), at in 0usize..200) {
+            let (line, _) = line_of(&g);
+            let mut bytes = line.into_bytes();
+            if let Some(b) = bytes.get_mut(at) { *b = byte; }
+            bytes.truncate(cut.max(1));
+            let mut p = IisParser::default();
+            let _ = p.parse_record(&bytes);
+        }
+
+        #[test]
+        fn generated_lines_round_trip(g in gen()) {
+            let (line, us) = line_of(&g);
+            let mut p = IisParser::default();
+            let r = p.parse_record(line.as_bytes()).unwrap().unwrap();
+            prop_assert_eq!(r.time_us, us);
+            prop_assert_eq!(r.status, g.status);
+            prop_assert_eq!(r.win32_status, g.win32);
+            prop_assert_eq!(r.server_port, g.port);
+            prop_assert_eq!(r.target, classify_target(g.stem.as_bytes()));
+            let want_op = match g.op.map(str::to_ascii_lowercase).as_deref() {
+                None => ScepOperation::Unspecified,
+                Some("getcacaps") => ScepOperation::GetCaCaps,
+                Some("getcacert") => ScepOperation::GetCaCert,
+                Some("pkioperation") => ScepOperation::PkiOperation,
+                Some("getnextcacert") => ScepOperation::GetNextCaCert,
+                Some(_) => ScepOperation::Other,
+            };
+            prop_assert_eq!(r.operation, want_op);
+            let e = r.to_event(&ctx(), 0, line.as_bytes());
+            prop_assert_eq!(&iis(&e).user_agent, &g.ua_words.join(" "));
+        }
+
+        #[test]
+        fn fields_change_mid_stream_is_honoured(a in gen(), b in gen()) {
+            // Second layout: status moved to the front, extra columns, no referer.
+            let (la, _) = line_of(&a);
+            let (_, us_b) = line_of(&b);
+            let tb = scepwatch_proto::time::to_rfc3339(us_b);
+            let lb = format!("{} W3SVC1 {} {} {} 77", b.status, &tb[..10], &tb[11..19], b.stem);
+            let input = format!("{la}\n#Fields: sc-status s-sitename date time cs-uri-stem sc-bytes\n{lb}\n{la}\n");
+            let (events, stats) = run(input.as_bytes());
+            prop_assert_eq!(stats.events, 1 + 1);
+            prop_assert_eq!(stats.errors.get("iis.field_count"), Some(&1));
+            let second = iis(&events[1]);
+            prop_assert_eq!(second.status, b.status);
+            prop_assert_eq!(second.bytes_sent, 77);
+            prop_assert_eq!(&second.site, "W3SVC1");
+            prop_assert_eq!(events[1].event_time_us, us_b);
+        }
     }
 }
