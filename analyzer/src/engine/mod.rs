@@ -1,1 +1,1587 @@
-//! SCAFFOLD.
+//! The diagnosis engine: correlates events into enrollment attempts and applies the catalog.
+//!
+//! One [`Engine`] serves both drivers: `scepwatch diagnose` over files and the analyzer service
+//! over Kafka. Events are [`Engine::push`]ed in any order, source progress is reported with
+//! [`Engine::watermark`], and [`Engine::advance`] emits to a [`Sink`] every attempt and diagnosis
+//! the progress allows; [`Engine::finish`] emits the rest.
+//!
+//! # How attempts are formed
+//!
+//! Everything is **per SCEP endpoint**. A device event names its endpoint through the SCEP URL
+//! it logs. A server event with an empty `endpoint_id` gets the endpoint of its host from
+//! [`EngineConfig::server_endpoints`], or `host:<host>` when the host is not mapped.
+//!
+//! - **Device side.** The SCEP records of one device log (one source: host + path) are cut into
+//!   device attempts: a gap longer than [`EngineConfig::attempt_gap_us`] starts a new one, and so
+//!   do Android's "There are N requests" and a second "Trying to enroll", an iOS GetCACert /
+//!   GetCACaps after a PKIOperation, and every Windows event 36. The platform comes from the
+//!   payload; transactionIDs from `android.transaction_id` and `ios.scep.transaction_id`.
+//! - **Server side.** IIS requests to mscep.dll form server sessions keyed by endpoint, server
+//!   host, client address and user agent (its family: Dalvik/Android → android;
+//!   profiled/CFNetwork/Darwin/iPhone/iPad → ios; NDES client/Win32/Windows → windows; else
+//!   other; and, to keep devices apart behind a proxy, the exact string). A gap longer than the
+//!   attempt gap starts a new session. Sessions fold their requests (see [`session`]'s doc), keep
+//!   transactionIDs decoded from PKIOperation messages, and keep no request text except one
+//!   sample per operation and status.
+//! - **Join** ([`correlate`]): a device attempt takes the sessions of its endpoint sharing a
+//!   transactionID (`TransactionId`, `High`); otherwise the sessions of its user-agent family
+//!   whose span overlaps its own widened by [`EngineConfig::join_window_us`] (`Fallback`:
+//!   `Medium` with one candidate, `Low` with several, the closest taken). Client addresses are not
+//!   compared: a device log does not know its public address and behind the application proxy
+//!   IIS sees the connector's. Device attempts left alone are `DeviceOnly`, sessions left alone
+//!   become `ServerOnly` attempts.
+//!
+//! # When things are emitted
+//!
+//! A source's *progress* is its watermark's `read_up_to_us` (or, with
+//! [`EngineConfig::implicit_watermarks`], the latest event time seen from it). A server's
+//! progress is that of its IIS sources.
+//!
+//! - A session closes when its server's progress passes its last request + attempt gap.
+//! - A device attempt is finalized when it cannot grow (a later record of its log exists, or its
+//!   log's progress passed its end + gap), no open session could still join it, and every server
+//!   of its endpoint (those seen and those configured) has read past its end + the larger of the
+//!   join and crash windows, context logs included (a context source more than
+//!   [`EngineConfig::idle_source_us`] behind its host's newest source is idle and does not hold
+//!   anything back). An endpoint with no known server holds its device attempts until
+//!   [`Engine::finish`] (or the stall timeout).
+//! - A closed session is released as a server-only attempt when no unfinalized device attempt of
+//!   its endpoint could still take it and its server's context has been read past it.
+//! - A bucket of folded server or endpoint diagnoses is emitted when its scope's sources have been
+//!   read past the bucket's end + crash window.
+//! - With [`EngineConfig::stall_timeout_us`], anything held longer than that behind the newest
+//!   server progress is emitted anyway (for a service where some collector went silent).
+//!
+//! Finalized attempts are emitted and dropped; host context is pruned after two days of progress.
+//!
+//! # Determinism
+//!
+//! IDs are digests of content: an attempt's of its endpoint and first event ID, a diagnosis's of
+//! its code, scope and sorted evidence IDs. Every fold (sessions, buckets, evidence kept) is
+//! commutative, device attempts are cut from sorted records, and ties are broken by names and
+//! event IDs, never by arrival order. So the same events give the same attempts and diagnoses:
+//! in any order when [`Engine::advance`] is only called once everything is pushed; and with
+//! `advance` called anywhere as long as the progress reported is true (a watermark follows the
+//! events it covers, or, with implicit watermarks, each source arrives in time order), device
+//! logs and host context are pushed before the IIS windows they relate to are read past, and
+//! sources are known before their windows close (a watermark with `read_up_to_us` before
+//! `read_from_us` announces a source without covering anything). Events arriving after their
+//! window was closed are counted in [`EngineStats::late_events`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use scepwatch_proto::time::to_rfc3339;
+use scepwatch_proto::v1::event::Payload;
+use scepwatch_proto::v1::{
+    Event, IisRequest, IisTarget, ScepOperation, SourceId, SourceKind, Watermark,
+};
+use scepwatch_proto::{endpoint, event_id_hex, SourceKey};
+
+use crate::model::{Attempt, Diagnosis, Evidence, JoinMethod, Platform, Scope, Severity, Side, Step};
+use crate::rule::{self, catalog, Coverage, DeviceEvent, DevicePayload, Finding, HostCoverage};
+
+mod aggregate;
+mod attempt;
+pub mod context;
+mod correlate;
+mod device;
+mod intern;
+mod session;
+pub mod user_agent;
+mod watermark;
+
+use aggregate::{bucket_of, Agg, AggKey, AggKind, AggScope};
+use context::{HostContext, Record};
+use device::{DeviceRecord, DeviceSource, Segment};
+use intern::{Interner, Sym};
+use session::{EventKey, Session, SessionKey};
+use user_agent::UaFamily;
+use watermark::{initial_role, kind_name, uncovered, Role, SourceIdx, SourceState};
+
+const MINUTE_US: i64 = 60_000_000;
+
+/// Host context older than this behind the newest server progress is dropped.
+pub const CONTEXT_RETENTION_US: i64 = 2 * 24 * 60 * MINUTE_US;
+
+/// Server-only attempts are remembered (span and family only) this long, so a device log arriving
+/// later is not mistaken for blocked traffic.
+pub const RELEASED_RETENTION_US: i64 = 24 * 60 * MINUTE_US;
+
+/// Most server-only attempts remembered per endpoint.
+pub const RELEASED_MAX: usize = 100_000;
+
+/// Tolerances and mappings of the engine. Build with `EngineConfig { field: .., ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// A side's events further apart than this start a new attempt / session (default 5 min).
+    pub attempt_gap_us: i64,
+    /// Device/server clock skew plus latency tolerated by the fallback join (default 2 min).
+    pub join_window_us: i64,
+    /// How close a w3wp.exe crash must be to a 503 to explain it (default 10 min).
+    pub crash_window_us: i64,
+    /// Proactive checks warn about certificates and passwords expiring within this (default
+    /// 30 days).
+    pub expiry_warning_us: i64,
+    /// Most evidence records per diagnosis (default 5).
+    pub evidence_per_diagnosis: usize,
+    /// Host name (lower case) → endpoint ID, for server events with an empty `endpoint_id`.
+    /// Mapped hosts are also expected servers of their endpoint before any of their logs arrive.
+    pub server_endpoints: BTreeMap<String, String>,
+    /// Take the latest event time seen from a source as its progress when it sends no (or an
+    /// older) watermark (default true: right for drivers reading each source in time order).
+    pub implicit_watermarks: bool,
+    /// Width of the time buckets of server- and endpoint-scope diagnoses (default 1 hour).
+    pub aggregate_window_us: i64,
+    /// A context source this far behind its host's newest source is idle: it holds nothing back
+    /// (default 1 hour; one-shot logs such as SetupMsi.log).
+    pub idle_source_us: i64,
+    /// Emit anything held longer than this behind the newest server progress (default `None`:
+    /// wait for the sources or for [`Engine::finish`]).
+    pub stall_timeout_us: Option<i64>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            attempt_gap_us: 5 * MINUTE_US,
+            join_window_us: 2 * MINUTE_US,
+            crash_window_us: 10 * MINUTE_US,
+            expiry_warning_us: 30 * 24 * 60 * MINUTE_US,
+            evidence_per_diagnosis: 5,
+            server_endpoints: BTreeMap::new(),
+            implicit_watermarks: true,
+            aggregate_window_us: 60 * MINUTE_US,
+            idle_source_us: 60 * MINUTE_US,
+            stall_timeout_us: None,
+        }
+    }
+}
+
+/// Where the engine's results go.
+pub trait Sink {
+    /// A finalized attempt.
+    fn attempt(&mut self, a: Attempt);
+    /// A diagnosis (attempt-, server- or endpoint-scope).
+    fn diagnosis(&mut self, d: Diagnosis);
+}
+
+/// A sink that keeps everything (tests, small runs).
+#[derive(Debug, Default, Clone)]
+pub struct CollectSink {
+    /// Attempts in emission order.
+    pub attempts: Vec<Attempt>,
+    /// Diagnoses in emission order.
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+impl Sink for CollectSink {
+    fn attempt(&mut self, a: Attempt) {
+        self.attempts.push(a);
+    }
+    fn diagnosis(&mut self, d: Diagnosis) {
+        self.diagnoses.push(d);
+    }
+}
+
+/// What the engine holds and has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Events pushed.
+    pub events: u64,
+    /// Events pushed by payload kind (`iis`, `httperr`, `app_crash`, ..., `none`).
+    pub events_by_kind: BTreeMap<&'static str, u64>,
+    /// Watermarks received.
+    pub watermarks: u64,
+    /// Events that arrived after the window they belong to was closed.
+    pub late_events: u64,
+    /// Sources known.
+    pub sources: usize,
+    /// Server hosts known.
+    pub hosts: usize,
+    /// Endpoints known.
+    pub endpoints: usize,
+    /// Server sessions still receiving requests.
+    pub open_sessions: usize,
+    /// Closed sessions waiting for a device attempt or their release.
+    pub pending_sessions: usize,
+    /// Device attempts not finalized yet.
+    pub open_device_attempts: usize,
+    /// Device records held.
+    pub device_records: usize,
+    /// Server/endpoint buckets not emitted yet.
+    pub open_aggregates: usize,
+    /// Host context records held.
+    pub context_records: usize,
+    /// Attempts emitted.
+    pub attempts_emitted: u64,
+    /// Diagnoses emitted.
+    pub diagnoses_emitted: u64,
+    /// Estimate of the heap held by the engine's state, bytes.
+    pub state_bytes: usize,
+}
+
+#[derive(Debug)]
+struct HostState {
+    /// The host is a server of some endpoint, so it must have an IIS log to be read.
+    expects_iis: bool,
+    iis_sources: Vec<SourceIdx>,
+    other_sources: Vec<SourceIdx>,
+    default_endpoint: Sym,
+    iis_progress: Option<i64>,
+    context: HostContext,
+}
+
+#[derive(Debug)]
+struct Released {
+    start: i64,
+    end: i64,
+    family: UaFamily,
+    id: String,
+}
+
+#[derive(Debug, Default)]
+struct EndpointState {
+    iis_hosts: BTreeSet<Sym>,
+    probe_sources: Vec<SourceIdx>,
+    pending: Vec<Session>,
+    released: Vec<Released>,
+}
+
+/// A device attempt not finalized yet, as seen by the session release check.
+struct Waiting {
+    endpoint: Sym,
+    family: UaFamily,
+    start: i64,
+    end: i64,
+    tx: Vec<Box<str>>,
+}
+
+/// The correlation and diagnosis engine. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    names: Interner,
+    sources: Vec<SourceState>,
+    source_index: HashMap<u128, SourceIdx>,
+    last_source: Option<(SourceId, SourceIdx)>,
+    hosts: HashMap<Sym, HostState>,
+    endpoints: HashMap<Sym, EndpointState>,
+    open: HashMap<SessionKey, Vec<Session>>,
+    devices: BTreeMap<SourceIdx, DeviceSource>,
+    aggs: BTreeMap<AggKey, Agg>,
+    global_progress: Option<i64>,
+    pruned_at: i64,
+    events_by_kind: [u64; 11],
+    events: u64,
+    watermarks: u64,
+    late_events: u64,
+    attempts_emitted: u64,
+    diagnoses_emitted: u64,
+}
+
+const KIND_NAMES: [&str; 11] = [
+    "none",
+    "iis",
+    "httperr",
+    "app_crash",
+    "capi2",
+    "windows_scep",
+    "connector_install",
+    "android",
+    "ios",
+    "probe",
+    "health",
+];
+
+fn payload_index(p: Option<&Payload>) -> usize {
+    match p {
+        None => 0,
+        Some(Payload::Iis(_)) => 1,
+        Some(Payload::Httperr(_)) => 2,
+        Some(Payload::AppCrash(_)) => 3,
+        Some(Payload::Capi2(_)) => 4,
+        Some(Payload::WindowsScep(_)) => 5,
+        Some(Payload::ConnectorInstall(_)) => 6,
+        Some(Payload::Android(_)) => 7,
+        Some(Payload::Ios(_)) => 8,
+        Some(Payload::Probe(_)) => 9,
+        Some(Payload::Health(_)) => 10,
+    }
+}
+
+fn id16(event: &Event) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match event.id.get(..16) {
+        Some(head) => out.copy_from_slice(head),
+        None if event.id.is_empty() => {
+            if let Some(s) = &event.source {
+                out = scepwatch_proto::event_id(s, event.position);
+            }
+        }
+        None => {
+            let n = event.id.len().min(16);
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), event.id.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+    out
+}
+
+fn make_evidence(names: &Interner, src: &SourceState, event: &Event, id: &[u8; 16], note: String) -> Evidence {
+    Evidence {
+        event_id: event_id_hex(id),
+        time: to_rfc3339(event.event_time_us),
+        time_us: event.event_time_us,
+        host: names.name(src.host).to_string(),
+        source: names.name(src.path).to_string(),
+        kind: src.kind_name.to_string(),
+        excerpt: event.excerpt.clone(),
+        note,
+    }
+}
+
+fn iis_note(r: &IisRequest) -> String {
+    let mut s = format!(
+        "{} {} → {}",
+        if r.method.is_empty() { "GET" } else { &r.method },
+        rule::operation_name(r.operation()),
+        r.status
+    );
+    if r.substatus != 0 {
+        s.push_str(&format!(".{}", r.substatus));
+    }
+    if r.win32_status != 0 {
+        s.push_str(&format!(" (win32 {})", r.win32_status));
+    }
+    if !r.client_ip.is_empty() {
+        s.push_str(&format!(" from {}", r.client_ip));
+    }
+    s
+}
+
+fn ua_digest(ua: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(ua.as_bytes())
+}
+
+impl Engine {
+    /// An engine with `config`. Hosts named in `server_endpoints` become expected servers of
+    /// their endpoints at once.
+    pub fn new(config: EngineConfig) -> Self {
+        let mut e = Engine {
+            config,
+            names: Interner::default(),
+            sources: Vec::new(),
+            source_index: HashMap::new(),
+            last_source: None,
+            hosts: HashMap::new(),
+            endpoints: HashMap::new(),
+            open: HashMap::new(),
+            devices: BTreeMap::new(),
+            aggs: BTreeMap::new(),
+            global_progress: None,
+            pruned_at: i64::MIN,
+            events_by_kind: [0; 11],
+            events: 0,
+            watermarks: 0,
+            late_events: 0,
+            attempts_emitted: 0,
+            diagnoses_emitted: 0,
+        };
+        let mapping: Vec<(String, String)> = e
+            .config
+            .server_endpoints
+            .iter()
+            .map(|(h, ep)| (h.to_ascii_lowercase(), ep.clone()))
+            .collect();
+        for (host, ep) in mapping {
+            let h = e.names.intern(&host);
+            e.host_state(h).expects_iis = true;
+            let eps = e.names.intern(&ep);
+            e.endpoints.entry(eps).or_default().iis_hosts.insert(h);
+        }
+        e
+    }
+
+    /// The engine's configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn host_state(&mut self, host: Sym) -> &mut HostState {
+        let default_endpoint = if self.hosts.contains_key(&host) {
+            0
+        } else {
+            let name = self.names.name(host).to_string();
+            let ep = self
+                .config
+                .server_endpoints
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(&name))
+                .map(|(_, ep)| ep.clone())
+                .unwrap_or_else(|| format!("host:{name}"));
+            self.names.intern(&ep)
+        };
+        let names = &self.names;
+        self.hosts.entry(host).or_insert_with(|| HostState {
+            expects_iis: false,
+            iis_sources: Vec::new(),
+            other_sources: Vec::new(),
+            default_endpoint,
+            iis_progress: None,
+            context: HostContext::new(names.name(host)),
+        })
+    }
+
+    fn source_of(&mut self, source: Option<&SourceId>) -> SourceIdx {
+        static EMPTY: SourceId = SourceId {
+            collector: String::new(),
+            host: String::new(),
+            kind: 0,
+            path: String::new(),
+            stream: String::new(),
+        };
+        let source = source.unwrap_or(&EMPTY);
+        if let Some((last, idx)) = &self.last_source {
+            if last == source {
+                return *idx;
+            }
+        }
+        let key = SourceKey::of(source).0;
+        let idx = match self.source_index.get(&key) {
+            Some(&i) => i,
+            None => self.new_source(source, key),
+        };
+        self.last_source = Some((source.clone(), idx));
+        idx
+    }
+
+    fn new_source(&mut self, source: &SourceId, key: u128) -> SourceIdx {
+        let kind = SourceKind::try_from(source.kind).unwrap_or(SourceKind::Unspecified);
+        let host = self.names.intern(&source.host.to_ascii_lowercase());
+        let path = self.names.intern(&source.path);
+        let role = initial_role(kind, &source.path);
+        let idx = SourceIdx::try_from(self.sources.len()).unwrap_or(SourceIdx::MAX);
+        self.sources.push(SourceState::new(host, path, kind_name(kind), role));
+        self.source_index.insert(key, idx);
+        match role {
+            Role::Iis => self.host_state(host).iis_sources.push(idx),
+            Role::ServerContext => self.host_state(host).other_sources.push(idx),
+            Role::Device | Role::Probe => {}
+        }
+        idx
+    }
+
+    fn server_role(role: Role) -> bool {
+        matches!(role, Role::Iis | Role::ServerContext | Role::Probe)
+    }
+
+    /// Updates progress bookkeeping after source `idx` changed.
+    fn bump_progress(&mut self, idx: SourceIdx) {
+        let Some(src) = self.sources.get(idx as usize) else { return };
+        let Some(p) = src.progress(self.config.implicit_watermarks) else { return };
+        if Self::server_role(src.role) {
+            self.global_progress = Some(self.global_progress.map_or(p, |g| g.max(p)));
+        }
+        if src.role == Role::Iis {
+            let host = src.host;
+            if let Some(h) = self.hosts.get_mut(&host) {
+                h.iis_progress = Some(h.iis_progress.map_or(p, |x| x.max(p)));
+            }
+        }
+    }
+
+    /// Takes one event, in any order.
+    pub fn push(&mut self, event: &Event) {
+        let idx = self.source_of(event.source.as_ref());
+        let t = event.event_time_us;
+        let kind = payload_index(event.payload.as_ref());
+        self.events += 1;
+        if let Some(n) = self.events_by_kind.get_mut(kind) {
+            *n += 1;
+        }
+        let id = id16(event);
+        match &event.payload {
+            Some(Payload::Iis(r)) => self.push_iis(idx, event, r, id),
+            Some(Payload::Httperr(r)) => self.push_httperr(idx, event, r, id),
+            Some(Payload::AppCrash(c)) => {
+                self.push_context(idx, event, id, |ctx, key, rec| ctx.add_crash(key, rec.with(c.clone())))
+            }
+            Some(Payload::Capi2(c)) => {
+                self.push_context(idx, event, id, |ctx, key, rec| ctx.add_capi2(key, rec.with(c.clone())))
+            }
+            Some(Payload::ConnectorInstall(i)) => self.push_install(idx, event, i, id),
+            Some(Payload::Health(h)) => self.push_health(idx, event, h, id),
+            Some(Payload::Probe(p)) => self.push_probe(idx, event, p, id),
+            Some(Payload::Android(a)) => {
+                self.push_device(idx, event, id, Platform::Android, DevicePayload::Android(a.clone()))
+            }
+            Some(Payload::Ios(i)) => {
+                self.push_device(idx, event, id, Platform::Ios, DevicePayload::Ios(i.clone()))
+            }
+            Some(Payload::WindowsScep(w)) => {
+                self.push_device(idx, event, id, Platform::Windows, DevicePayload::Windows(w.clone()))
+            }
+            None => {
+                if let Some(s) = self.sources.get_mut(idx as usize) {
+                    s.observe(t);
+                }
+                self.bump_progress(idx);
+            }
+        }
+    }
+
+    fn observe(&mut self, idx: SourceIdx, t: i64) {
+        let Some(src) = self.sources.get_mut(idx as usize) else { return };
+        src.observe(t);
+        if !self.config.implicit_watermarks {
+            return;
+        }
+        if Self::server_role(src.role) {
+            self.global_progress = Some(self.global_progress.map_or(t, |g| g.max(t)));
+        }
+        if src.role == Role::Iis {
+            let host = src.host;
+            if let Some(h) = self.hosts.get_mut(&host) {
+                h.iis_progress = Some(h.iis_progress.map_or(t, |x| x.max(t)));
+            }
+        }
+    }
+
+    fn bucket(&self, t: i64) -> i64 {
+        bucket_of(t, self.config.aggregate_window_us)
+    }
+
+    fn push_iis(&mut self, idx: SourceIdx, event: &Event, r: &IisRequest, id: [u8; 16]) {
+        let t = event.event_time_us;
+        let gap = self.config.attempt_gap_us;
+        let Some(src) = self.sources.get(idx as usize) else { return };
+        let host = src.host;
+        // Late: older than the server's progress by more than a gap (its session may be gone).
+        if let Some(p) = self.hosts.get(&host).and_then(|h| h.iis_progress) {
+            if t < p.saturating_sub(gap) {
+                self.late_events += 1;
+            }
+        }
+        self.observe(idx, t);
+        let target = r.target();
+        let symptom = rule::classify_iis(r);
+        if let Some(sym) = symptom {
+            let key = AggKey {
+                scope: AggScope::Server(host),
+                kind: AggKind::Symptom(sym),
+                bucket: self.bucket(t),
+            };
+            let cap = self.config.evidence_per_diagnosis;
+            let (names, sources) = (&self.names, &self.sources);
+            if let Some(src) = sources.get(idx as usize) {
+                self.aggs
+                    .entry(key)
+                    .or_default()
+                    .offer((t, id), cap, || make_evidence(names, src, event, &id, iis_note(r)));
+            }
+        }
+        match target {
+            IisTarget::Mscep => {}
+            IisTarget::CertRegistrationSvc => {
+                if r.status != 200 {
+                    let ev = self.evidence(idx, event, &id, iis_note(r));
+                    let data = r.clone();
+                    let h = self.host_state(host);
+                    h.context
+                        .add_cert_registration((t, id), Record { time_us: t, evidence: ev, data });
+                }
+                return;
+            }
+            _ => return,
+        }
+        if r.status == 503 {
+            self.host_state(host).context.mark_unavailable(t);
+        }
+        let endpoint = self.server_endpoint(idx, host, &event.endpoint_id);
+        let (family, ua) = self.user_agent(idx, &r.user_agent);
+        let client = self.client(idx, &r.client_ip);
+        let key = SessionKey {
+            endpoint,
+            host,
+            client,
+            family,
+            ua,
+        };
+        let list = self.open.entry(key).or_default();
+        let mut hit: Option<usize> = None;
+        let mut extra: Vec<usize> = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            if s.accepts(t, gap) {
+                if hit.is_none() {
+                    hit = Some(i);
+                } else {
+                    extra.push(i);
+                }
+            }
+        }
+        match hit {
+            None => {
+                let mut s = Session::new(key, t, id);
+                s.add(t, id, idx, r, &event.excerpt);
+                list.push(s);
+            }
+            Some(i) => {
+                // A request bridging two sessions merges them (out-of-order arrival).
+                for j in extra.into_iter().rev() {
+                    let other = list.swap_remove(j);
+                    if let Some(s) = list.get_mut(i) {
+                        s.merge(other);
+                    }
+                }
+                if let Some(s) = list.get_mut(i) {
+                    s.add(t, id, idx, r, &event.excerpt);
+                }
+            }
+        }
+    }
+
+    fn server_endpoint(&mut self, idx: SourceIdx, host: Sym, endpoint_id: &str) -> Sym {
+        let ep = if endpoint_id.is_empty() {
+            self.host_state(host).default_endpoint
+        } else {
+            let cached = self
+                .sources
+                .get(idx as usize)
+                .and_then(|s| s.endpoint_cache.as_ref())
+                .filter(|(e, _)| &**e == endpoint_id)
+                .map(|(_, sym)| *sym);
+            match cached {
+                Some(sym) => sym,
+                None => {
+                    let sym = self.names.intern(endpoint_id);
+                    if let Some(s) = self.sources.get_mut(idx as usize) {
+                        s.endpoint_cache = Some((endpoint_id.into(), sym));
+                    }
+                    sym
+                }
+            }
+        };
+        let registered = self.sources.get(idx as usize).and_then(|s| s.endpoint_hint);
+        if registered != Some(ep) {
+            self.endpoints.entry(ep).or_default().iis_hosts.insert(host);
+            if let Some(s) = self.sources.get_mut(idx as usize) {
+                s.endpoint_hint = Some(ep);
+            }
+        }
+        ep
+    }
+
+    fn user_agent(&mut self, idx: SourceIdx, ua: &str) -> (UaFamily, u64) {
+        let Some(src) = self.sources.get_mut(idx as usize) else {
+            return (user_agent::family(ua), ua_digest(ua));
+        };
+        if let Some((last, fam, dig)) = &src.ua_cache {
+            if &**last == ua {
+                return (*fam, *dig);
+            }
+        }
+        let fam = user_agent::family(ua);
+        let dig = ua_digest(ua);
+        src.ua_cache = Some((ua.into(), fam, dig));
+        (fam, dig)
+    }
+
+    fn client(&mut self, idx: SourceIdx, ip: &str) -> Sym {
+        if let Some((last, sym)) = self.sources.get(idx as usize).and_then(|s| s.client_cache.as_ref()) {
+            if &**last == ip {
+                return *sym;
+            }
+        }
+        let sym = self.names.intern(ip);
+        if let Some(s) = self.sources.get_mut(idx as usize) {
+            s.client_cache = Some((ip.into(), sym));
+        }
+        sym
+    }
+
+    fn evidence(&self, idx: SourceIdx, event: &Event, id: &[u8; 16], note: String) -> Evidence {
+        match self.sources.get(idx as usize) {
+            Some(src) => make_evidence(&self.names, src, event, id, note),
+            None => Evidence {
+                event_id: event_id_hex(id),
+                time: to_rfc3339(event.event_time_us),
+                time_us: event.event_time_us,
+                host: String::new(),
+                source: String::new(),
+                kind: String::new(),
+                excerpt: event.excerpt.clone(),
+                note,
+            },
+        }
+    }
+
+    fn push_httperr(&mut self, idx: SourceIdx, event: &Event, r: &scepwatch_proto::v1::HttpErrRecord, id: [u8; 16]) {
+        let t = event.event_time_us;
+        self.observe(idx, t);
+        if !rule::httperr_relevant(r) {
+            return;
+        }
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let note = format!("HTTP.sys {} {} {}", r.status, r.reason, r.url);
+        if let Some(sym) = rule::classify_httperr(r) {
+            let key = AggKey {
+                scope: AggScope::Server(host),
+                kind: AggKind::Symptom(sym),
+                bucket: self.bucket(t),
+            };
+            let cap = self.config.evidence_per_diagnosis;
+            let (names, sources) = (&self.names, &self.sources);
+            if let Some(src) = sources.get(idx as usize) {
+                let n = note.clone();
+                self.aggs
+                    .entry(key)
+                    .or_default()
+                    .offer((t, id), cap, || make_evidence(names, src, event, &id, n));
+            }
+            if sym == rule::Symptom::Unavailable {
+                self.host_state(host).context.mark_unavailable(t);
+            }
+        }
+        let ev = self.evidence(idx, event, &id, note);
+        self.host_state(host)
+            .context
+            .add_httperr((t, id), Record { time_us: t, evidence: ev, data: r.clone() });
+    }
+
+    fn push_context(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        id: [u8; 16],
+        add: impl FnOnce(&mut HostContext, (i64, [u8; 16]), PartialRecord),
+    ) {
+        let t = event.event_time_us;
+        self.observe(idx, t);
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let ev = self.evidence(idx, event, &id, String::new());
+        add(&mut self.host_state(host).context, (t, id), PartialRecord { time_us: t, evidence: ev });
+    }
+
+    fn push_install(&mut self, idx: SourceIdx, event: &Event, i: &scepwatch_proto::v1::ConnectorInstall, id: [u8; 16]) {
+        let t = event.event_time_us;
+        let data = i.clone();
+        self.push_context(idx, event, id, |ctx, key, rec| ctx.add_install(key, rec.with(data)));
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let host_name = self.names.name(host).to_string();
+        if let Some(text) = rule::connector::install_failed(&host_name, i) {
+            let key = AggKey {
+                scope: AggScope::Server(host),
+                kind: AggKind::Install,
+                bucket: self.bucket(t),
+            };
+            let ev = self.evidence(idx, event, &id, text.clone());
+            let cap = self.config.evidence_per_diagnosis;
+            let agg = self.aggs.entry(key).or_default();
+            agg.offer((t, id), cap, || ev);
+            agg.offer_text((t, id), || text);
+        }
+    }
+
+    fn push_health(&mut self, idx: SourceIdx, event: &Event, h: &scepwatch_proto::v1::HealthFact, id: [u8; 16]) {
+        let t = event.event_time_us;
+        let data = h.clone();
+        self.push_context(idx, event, id, |ctx, key, rec| ctx.add_health(key, rec.with(data)));
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let host_name = self.names.name(host).to_string();
+        for issue in rule::health::check(&host_name, h, t, &self.config) {
+            let key = AggKey {
+                scope: AggScope::Server(host),
+                kind: AggKind::Health(issue.code, issue.key.clone()),
+                bucket: self.bucket(t),
+            };
+            let ev = self.evidence(idx, event, &id, issue.seen.clone());
+            let cap = self.config.evidence_per_diagnosis;
+            let agg = self.aggs.entry(key).or_default();
+            agg.offer((t, id), cap, || ev);
+            agg.offer_text((t, id), || issue.seen);
+        }
+    }
+
+    fn push_probe(&mut self, idx: SourceIdx, event: &Event, p: &scepwatch_proto::v1::ProbeResult, id: [u8; 16]) {
+        let t = event.event_time_us;
+        self.observe(idx, t);
+        let ep_name = if !event.endpoint_id.is_empty() {
+            event.endpoint_id.clone()
+        } else {
+            endpoint::normalize(&p.url).unwrap_or_else(|| format!("probe:{}", p.url))
+        };
+        let ep = self.names.intern(&ep_name);
+        let st = self.endpoints.entry(ep).or_default();
+        if !st.probe_sources.contains(&idx) {
+            st.probe_sources.push(idx);
+        }
+        if let Some(code) = rule::probe::classify(p) {
+            let key = AggKey {
+                scope: AggScope::Endpoint(ep),
+                kind: AggKind::Probe(code),
+                bucket: self.bucket(t),
+            };
+            let ev = self.evidence(idx, event, &id, rule::probe::describe(p));
+            let cap = self.config.evidence_per_diagnosis;
+            self.aggs.entry(key).or_default().offer((t, id), cap, || ev);
+        }
+    }
+
+    fn push_device(&mut self, idx: SourceIdx, event: &Event, id: [u8; 16], platform: Platform, payload: DevicePayload) {
+        let t = event.event_time_us;
+        // An event-log source carrying event 36 is a device's log, not a server's.
+        if let Some(src) = self.sources.get_mut(idx as usize) {
+            if src.role == Role::ServerContext {
+                src.role = Role::Device;
+                let host = src.host;
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.other_sources.retain(|&s| s != idx);
+                }
+            }
+        }
+        self.observe(idx, t);
+        let ep_name = if !event.endpoint_id.is_empty() {
+            Some(event.endpoint_id.clone())
+        } else {
+            let url = device::url(&payload);
+            if url.is_empty() {
+                None
+            } else {
+                endpoint::normalize(url)
+            }
+        };
+        let endpoint = ep_name.map(|e| self.names.intern(&e));
+        let evidence = self.evidence(idx, event, &id, String::new());
+        let rec = DeviceRecord {
+            endpoint,
+            platform,
+            marker: device::marker(&payload),
+            tx: device::transaction_id(&payload),
+            event: DeviceEvent {
+                time_us: t,
+                evidence,
+                payload,
+            },
+        };
+        let dev = self.devices.entry(idx).or_default();
+        if dev.finalized_up_to.is_some_and(|f| t <= f) {
+            self.late_events += 1;
+        }
+        dev.records.insert((t, event.position, id), rec);
+    }
+
+    /// Takes the coverage of one source: `[read_from_us, read_up_to_us]` has been read. A
+    /// watermark with `read_up_to_us < read_from_us` announces the source without covering
+    /// anything. A non-empty `endpoint_id` makes an IIS source's host an expected server of that
+    /// endpoint.
+    pub fn watermark(&mut self, wm: &Watermark) {
+        self.watermarks += 1;
+        let idx = self.source_of(wm.source.as_ref());
+        let Some(src) = self.sources.get_mut(idx as usize) else { return };
+        src.watermark(wm.read_from_us, wm.read_up_to_us);
+        let (role, host) = (src.role, src.host);
+        match role {
+            Role::Iis => {
+                let ep = if wm.endpoint_id.is_empty() {
+                    self.host_state(host).default_endpoint
+                } else {
+                    self.names.intern(&wm.endpoint_id)
+                };
+                self.endpoints.entry(ep).or_default().iis_hosts.insert(host);
+            }
+            Role::Probe if !wm.endpoint_id.is_empty() => {
+                let ep = self.names.intern(&wm.endpoint_id);
+                let st = self.endpoints.entry(ep).or_default();
+                if !st.probe_sources.contains(&idx) {
+                    st.probe_sources.push(idx);
+                }
+            }
+            Role::ServerContext => {
+                self.host_state(host);
+            }
+            _ => {}
+        }
+        self.bump_progress(idx);
+    }
+
+    /// Emits whatever the progress reported so far allows.
+    pub fn advance(&mut self, out: &mut dyn Sink) {
+        self.run(out, false);
+    }
+
+    /// End of input: emits everything still held.
+    pub fn finish(mut self, out: &mut dyn Sink) {
+        self.run(out, true);
+    }
+
+    fn progress_of(&self, idx: SourceIdx) -> Option<i64> {
+        self.sources
+            .get(idx as usize)
+            .and_then(|s| s.progress(self.config.implicit_watermarks))
+    }
+
+    fn stalled(&self, t: i64) -> bool {
+        match (self.config.stall_timeout_us, self.global_progress) {
+            (Some(st), Some(g)) => g >= t.saturating_add(st),
+            _ => false,
+        }
+    }
+
+    /// True when `host` has been read past `t`: its IIS log (the newest of its IIS sources, so
+    /// a rotated file does not hold anything back) and every context source that is not idle
+    /// (more than `idle_source_us` behind the IIS log, e.g. a one-shot SetupMsi.log). A host
+    /// without IIS log is measured by its newest context source. A known source with no progress
+    /// at all (explicit mode, no watermark yet) holds it back.
+    fn host_ready(&self, host: Sym, t: i64) -> bool {
+        let Some(h) = self.hosts.get(&host) else { return false };
+        let mut context: Vec<i64> = Vec::with_capacity(h.other_sources.len());
+        for &s in &h.other_sources {
+            match self.progress_of(s) {
+                Some(p) => context.push(p),
+                None => return false,
+            }
+        }
+        let reference = if h.iis_sources.is_empty() && !h.expects_iis {
+            match context.iter().max() {
+                Some(&m) => m,
+                None => return false,
+            }
+        } else {
+            match h.iis_progress {
+                Some(p) => p,
+                None => return false,
+            }
+        };
+        if reference < t {
+            return false;
+        }
+        let idle_before = reference.saturating_sub(self.config.idle_source_us);
+        context.iter().all(|&p| p >= t || p < idle_before)
+    }
+
+    fn segment_ready(&self, seg: &Segment) -> bool {
+        let Some(ep) = seg.endpoint else { return true };
+        let hold = self.config.join_window_us.max(self.config.crash_window_us);
+        let t = seg.end.saturating_add(hold);
+        if self.stalled(t) {
+            return true;
+        }
+        let Some(st) = self.endpoints.get(&ep) else { return false };
+        if st.iis_hosts.is_empty() || !st.iis_hosts.iter().all(|&h| self.host_ready(h, t)) {
+            return false;
+        }
+        let family = UaFamily::of_platform(seg.platform);
+        let (from, to) = (
+            seg.start.saturating_sub(self.config.join_window_us),
+            seg.end.saturating_add(self.config.join_window_us),
+        );
+        // An open session that could still join it holds it back.
+        !self.open.iter().any(|(k, list)| {
+            k.endpoint == ep
+                && list.iter().any(|s| {
+                    (k.family == family && s.start <= to && s.end >= from) || s.shares_tx(&seg.tx)
+                })
+        })
+    }
+
+    fn run(&mut self, out: &mut dyn Sink, force: bool) {
+        let gap = self.config.attempt_gap_us;
+        let jw = self.config.join_window_us;
+        let cw = self.config.crash_window_us;
+
+        // 1. Close sessions whose server has read past them.
+        let keys: Vec<SessionKey> = self.open.keys().copied().collect();
+        for k in keys {
+            let progress = self.hosts.get(&k.host).and_then(|h| h.iis_progress);
+            let Some(list) = self.open.get_mut(&k) else { continue };
+            let mut keep = Vec::new();
+            for s in list.drain(..) {
+                let closed = force || progress.is_some_and(|p| p > s.end.saturating_add(gap));
+                if closed {
+                    self.endpoints.entry(k.endpoint).or_default().pending.push(s);
+                } else {
+                    keep.push(s);
+                }
+            }
+            if keep.is_empty() {
+                self.open.remove(&k);
+            } else {
+                *list = keep;
+            }
+        }
+
+        // 2. Finalize device attempts.
+        let mut ready: Vec<(SourceIdx, Segment)> = Vec::new();
+        let mut waiting: Vec<Waiting> = Vec::new();
+        for (&src, dev) in &self.devices {
+            let progress = self.progress_of(src);
+            let mut blocked = false;
+            for seg in dev.segments(gap) {
+                // A later record closes a segment only when sources arrive in time order.
+                let closed = force
+                    || (seg.followed && self.config.implicit_watermarks)
+                    || progress.is_some_and(|p| p > seg.end.saturating_add(gap));
+                if !blocked && closed && (force || self.segment_ready(&seg)) {
+                    ready.push((src, seg));
+                } else {
+                    blocked = true;
+                    if let Some(ep) = seg.endpoint {
+                        waiting.push(Waiting {
+                            endpoint: ep,
+                            family: UaFamily::of_platform(seg.platform),
+                            start: seg.start,
+                            end: seg.end,
+                            tx: seg.tx.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        ready.sort_by(|a, b| {
+            (a.1.start, a.1.end, a.1.keys.first()).cmp(&(b.1.start, b.1.end, b.1.keys.first()))
+        });
+        for (src, seg) in ready {
+            let records = match self.devices.get_mut(&src) {
+                Some(d) => d.take(&seg),
+                None => continue,
+            };
+            self.finalize_device(src, &seg, records, out);
+        }
+
+        // 3. Release sessions nothing can join any more.
+        let eps: Vec<Sym> = self.endpoints.keys().copied().collect();
+        for ep in eps {
+            let pending = match self.endpoints.get_mut(&ep) {
+                Some(st) if !st.pending.is_empty() => std::mem::take(&mut st.pending),
+                _ => continue,
+            };
+            let mut keep = Vec::new();
+            let mut release = Vec::new();
+            for s in pending {
+                let t = s.end.saturating_add(jw.max(cw));
+                let free = force
+                    || self.stalled(t)
+                    || (self.host_ready(s.key.host, s.end.saturating_add(cw))
+                        && !waiting.iter().any(|w| {
+                            w.endpoint == ep
+                                && ((w.family == s.key.family
+                                    && s.start <= w.end.saturating_add(jw)
+                                    && s.end >= w.start.saturating_sub(jw))
+                                    || s.shares_tx(&w.tx))
+                        }));
+                if free {
+                    release.push(s);
+                } else {
+                    keep.push(s);
+                }
+            }
+            if let Some(st) = self.endpoints.get_mut(&ep) {
+                st.pending = keep;
+            }
+            release.sort_by(|a, b| (a.start, a.first).cmp(&(b.start, b.first)));
+            for s in release {
+                self.finalize_server_only(ep, s, out);
+            }
+        }
+
+        // 4. Emit buckets whose scope has been read past.
+        let window = self.config.aggregate_window_us.max(1);
+        let due: Vec<AggKey> = self
+            .aggs
+            .keys()
+            .filter(|k| {
+                let t = k.bucket.saturating_add(window).saturating_add(cw);
+                force
+                    || self.stalled(t)
+                    || match k.scope {
+                        AggScope::Server(h) => self.host_ready(h, t),
+                        AggScope::Endpoint(ep) => self.endpoint_ready(ep, t),
+                    }
+            })
+            .cloned()
+            .collect();
+        for k in due {
+            if let Some(agg) = self.aggs.remove(&k) {
+                self.emit_aggregate(&k, agg, out);
+            }
+        }
+
+        // 5. Forget old context.
+        if !force {
+            self.prune();
+        }
+    }
+
+    fn endpoint_ready(&self, ep: Sym, t: i64) -> bool {
+        let Some(st) = self.endpoints.get(&ep) else { return false };
+        let probes: Vec<i64> = st.probe_sources.iter().filter_map(|&s| self.progress_of(s)).collect();
+        if probes.is_empty() || probes.iter().any(|&p| p < t) {
+            return false;
+        }
+        st.iis_hosts.iter().all(|&h| self.host_ready(h, t) || self.hosts.get(&h).is_none_or(|x| x.iis_sources.is_empty() && x.other_sources.is_empty()))
+    }
+
+    fn prune(&mut self) {
+        let Some(g) = self.global_progress else { return };
+        if g.saturating_sub(self.pruned_at) < 60 * MINUTE_US {
+            return;
+        }
+        self.pruned_at = g;
+        let before = g.saturating_sub(CONTEXT_RETENTION_US);
+        for h in self.hosts.values_mut() {
+            h.context.prune(before);
+        }
+        let released_before = g.saturating_sub(RELEASED_RETENTION_US);
+        for st in self.endpoints.values_mut() {
+            st.released.retain(|r| r.end >= released_before);
+        }
+    }
+
+    fn server_part(&self, s: &Session) -> rule::ServerPart {
+        let mut classes: Vec<&session::Class> = s.classes.iter().collect();
+        classes.sort_by_key(|c| c.first);
+        let requests = classes
+            .into_iter()
+            .map(|c| {
+                let sample = self.sources.get(c.sample.source as usize).map(|src| Evidence {
+                    event_id: event_id_hex(&c.sample.key.1),
+                    time: to_rfc3339(c.sample.key.0),
+                    time_us: c.sample.key.0,
+                    host: self.names.name(src.host).to_string(),
+                    source: self.names.name(src.path).to_string(),
+                    kind: src.kind_name.to_string(),
+                    excerpt: c.sample.excerpt.to_string(),
+                    note: String::new(),
+                });
+                rule::RequestClass {
+                    operation: ScepOperation::try_from(c.operation).unwrap_or(ScepOperation::Unspecified),
+                    status: c.status,
+                    substatus: c.substatus,
+                    win32_status: c.win32,
+                    count: c.count,
+                    first_us: c.first.0,
+                    last_us: c.last.0,
+                    max_query_length: c.max_query,
+                    sample,
+                }
+            })
+            .collect();
+        rule::ServerPart {
+            host: self.names.name(s.key.host).to_string(),
+            client_ip: self.names.name(s.key.client).to_string(),
+            user_agent_family: s.key.family.name(),
+            start_us: s.start,
+            end_us: s.end,
+            requests,
+            transaction_ids: s.tx.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn coverage(&self, ep: Sym, start: i64, end: i64, family: UaFamily) -> Coverage {
+        let jw = self.config.join_window_us;
+        let (from, to) = (start.saturating_sub(jw), end.saturating_add(jw));
+        let Some(st) = self.endpoints.get(&ep) else {
+            return Coverage {
+                window: (from, to),
+                ..Default::default()
+            };
+        };
+        let mut hosts: Vec<HostCoverage> = st
+            .iis_hosts
+            .iter()
+            .map(|&h| {
+                let intervals: Vec<(i64, i64)> = self
+                    .hosts
+                    .get(&h)
+                    .map(|hs| {
+                        hs.iis_sources
+                            .iter()
+                            .filter_map(|&s| self.sources.get(s as usize))
+                            .filter_map(|s| s.coverage(self.config.implicit_watermarks))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                HostCoverage {
+                    host: self.names.name(h).to_string(),
+                    missing: uncovered(intervals, from, to),
+                }
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        let mut elsewhere: Vec<String> = st
+            .released
+            .iter()
+            .filter(|r| r.family == family && r.start <= to && r.end >= from)
+            .map(|r| r.id.clone())
+            .collect();
+        elsewhere.sort();
+        elsewhere.dedup();
+        Coverage {
+            window: (from, to),
+            hosts,
+            traffic_reported_elsewhere: elsewhere,
+        }
+    }
+
+    fn finalize_device(&mut self, src: SourceIdx, seg: &Segment, records: Vec<DeviceRecord>, out: &mut dyn Sink) {
+        let jw = self.config.join_window_us;
+        let (join, sessions) = match seg.endpoint {
+            Some(ep) => {
+                let names = &self.names;
+                match self.endpoints.get_mut(&ep) {
+                    Some(st) => {
+                        let j = correlate::join(seg, &st.pending, names, jw);
+                        let mut idx = j.sessions.clone();
+                        idx.sort_unstable();
+                        let mut taken: Vec<Session> = Vec::new();
+                        for i in idx.into_iter().rev() {
+                            if i < st.pending.len() {
+                                taken.push(st.pending.swap_remove(i));
+                            }
+                        }
+                        ((j.method, j.confidence), taken)
+                    }
+                    None => ((JoinMethod::DeviceOnly, crate::model::Confidence::High), Vec::new()),
+                }
+            }
+            None => ((JoinMethod::DeviceOnly, crate::model::Confidence::High), Vec::new()),
+        };
+        let device_host = self
+            .sources
+            .get(src as usize)
+            .map(|s| self.names.name(s.host).to_string());
+        self.emit_attempt(seg.endpoint, Some((device_host, seg.platform, records)), sessions, join, out);
+    }
+
+    fn finalize_server_only(&mut self, ep: Sym, s: Session, out: &mut dyn Sink) {
+        let family = s.key.family;
+        let (start, end) = (s.start, s.end);
+        let id = self.emit_attempt(
+            Some(ep),
+            None,
+            vec![s],
+            (JoinMethod::ServerOnly, crate::model::Confidence::High),
+            out,
+        );
+        if let Some(st) = self.endpoints.get_mut(&ep) {
+            if st.released.len() >= RELEASED_MAX {
+                st.released.remove(0);
+            }
+            st.released.push(Released { start, end, family, id });
+        }
+    }
+
+    /// Builds, diagnoses and emits one attempt; returns its ID.
+    fn emit_attempt(
+        &mut self,
+        ep: Option<Sym>,
+        device: Option<(Option<String>, Platform, Vec<DeviceRecord>)>,
+        mut sessions: Vec<Session>,
+        join: (JoinMethod, crate::model::Confidence),
+        out: &mut dyn Sink,
+    ) -> String {
+        let endpoint_name = ep.map(|e| self.names.name(e).to_string()).unwrap_or_default();
+        sessions.sort_by(|a, b| {
+            (self.names.name(a.key.host), a.start, a.first).cmp(&(self.names.name(b.key.host), b.start, b.first))
+        });
+        let (device_host, platform, records) = match device {
+            Some((h, p, r)) => (h, p, r),
+            None => (None, Platform::Unknown, Vec::new()),
+        };
+        let device_events: Vec<DeviceEvent> = records.into_iter().map(|r| r.event).collect();
+        let mut first: Option<EventKey> = sessions.iter().map(|s| s.first).min();
+        let mut start = sessions.iter().map(|s| s.start).min().unwrap_or(i64::MAX);
+        let mut end = sessions.iter().map(|s| s.end).max().unwrap_or(i64::MIN);
+        let mut tx: BTreeSet<String> = sessions.iter().flat_map(|s| s.tx.iter().map(|t| t.to_string())).collect();
+        for e in &device_events {
+            start = start.min(e.time_us);
+            end = end.max(e.time_us);
+            let mut id = [0u8; 16];
+            decode_hex_id(&e.evidence.event_id, &mut id);
+            let k = (e.time_us, id);
+            if first.is_none_or(|f| k < f) {
+                first = Some(k);
+            }
+            if let Some(t) = device::transaction_id(&e.payload) {
+                tx.insert(t.to_string());
+            }
+        }
+        if start > end {
+            start = 0;
+            end = 0;
+        }
+        let first_id = first.map(|f| f.1).unwrap_or([0; 16]);
+        let attempt_id = attempt::attempt_id(&endpoint_name, &first_id);
+        let family = match sessions.first() {
+            Some(s) => s.key.family,
+            None => UaFamily::of_platform(platform),
+        };
+        let servers: Vec<rule::ServerPart> = sessions.iter().map(|s| self.server_part(s)).collect();
+        let coverage = match (join.0, ep) {
+            (JoinMethod::DeviceOnly, Some(ep)) => self.coverage(ep, start, end, family),
+            _ => Coverage::default(),
+        };
+        let mut host_syms: BTreeSet<Sym> = sessions.iter().map(|s| s.key.host).collect();
+        if let Some(st) = ep.and_then(|e| self.endpoints.get(&e)) {
+            host_syms.extend(st.iis_hosts.iter().copied());
+        }
+        let mut contexts: Vec<&HostContext> = host_syms
+            .iter()
+            .filter_map(|h| self.hosts.get(h).map(|x| &x.context))
+            .collect();
+        contexts.sort_by(|a, b| a.host.cmp(&b.host));
+        let view = rule::AttemptView {
+            attempt_id: attempt_id.clone(),
+            endpoint: endpoint_name.clone(),
+            start_us: start,
+            end_us: end,
+            platform,
+            join: join.0,
+            device_host: device_host.clone(),
+            device_events,
+            servers,
+            hosts: contexts,
+            coverage,
+            config: &self.config,
+        };
+        let findings = rule::attempt_findings(&view);
+        let steps = steps(&view);
+        let mut codes: Vec<String> = Vec::new();
+        let mut severity = Severity::Info;
+        let mut diagnoses = Vec::new();
+        for f in findings {
+            let d = attempt::to_diagnosis(
+                f,
+                Scope::Attempt(attempt_id.clone()),
+                &endpoint_name,
+                self.config.evidence_per_diagnosis,
+            );
+            severity = severity.max(d.severity);
+            if !codes.contains(&d.code) {
+                codes.push(d.code.clone());
+            }
+            diagnoses.push(d);
+        }
+        let mut server_names: Vec<String> = view.servers.iter().map(|s| s.host.clone()).collect();
+        server_names.sort();
+        server_names.dedup();
+        let a = Attempt {
+            id: attempt_id.clone(),
+            endpoint: endpoint_name,
+            start: to_rfc3339(start),
+            end: to_rfc3339(end),
+            start_us: start,
+            end_us: end,
+            join: join.0,
+            confidence: join.1,
+            platform,
+            device: device_host,
+            servers: server_names,
+            client_ip: view.servers.first().map(|s| s.client_ip.clone()),
+            user_agent_family: Some(family.name().to_string()),
+            transaction_ids: tx.into_iter().collect(),
+            steps,
+            diagnoses: codes,
+            severity,
+        };
+        drop(view);
+        for d in diagnoses {
+            self.diagnoses_emitted += 1;
+            out.diagnosis(d);
+        }
+        self.attempts_emitted += 1;
+        out.attempt(a);
+        attempt_id
+    }
+
+    fn emit_aggregate(&mut self, k: &AggKey, agg: Agg, out: &mut dyn Sink) {
+        let cap = self.config.evidence_per_diagnosis;
+        let summary_host = match k.scope {
+            AggScope::Server(h) => self.names.name(h).to_string(),
+            AggScope::Endpoint(ep) => self.names.name(ep).to_string(),
+        };
+        let summary = rule::SymptomSummary {
+            host: summary_host.clone(),
+            count: agg.count,
+            first_us: agg.first_us,
+            last_us: agg.last_us,
+            evidence: agg.evidence.iter().map(|(_, e)| e.clone()).collect(),
+        };
+        let empty = HostContext::new(&summary_host);
+        let (scope, endpoint_name, findings): (Scope, String, Vec<Finding>) = match k.scope {
+            AggScope::Server(h) => {
+                let hs = self.hosts.get(&h);
+                let ctx = hs.map(|x| &x.context).unwrap_or(&empty);
+                let ep = hs.map(|x| self.names.name(x.default_endpoint).to_string()).unwrap_or_default();
+                let findings = match &k.kind {
+                    AggKind::Symptom(sym) => rule::server_findings(*sym, &summary, ctx, &self.config),
+                    AggKind::Health(code, _) | AggKind::Probe(code) => {
+                        let text = agg.text.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                        vec![Finding::new(code, format!("{text} {}", agg.span_sentence()))
+                            .with_evidence(summary.evidence.clone())
+                            .with_occurrences(agg.count, agg.first_us, agg.last_us)]
+                    }
+                    AggKind::Install => {
+                        let text = agg.text.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                        vec![Finding::new(catalog::CONNECTOR_INSTALL_FAILED, text)
+                            .with_evidence(summary.evidence.clone())
+                            .with_occurrences(agg.count, agg.first_us, agg.last_us)]
+                    }
+                };
+                (Scope::Server(summary_host.clone()), ep, findings)
+            }
+            AggScope::Endpoint(ep) => {
+                let mut contexts: Vec<&HostContext> = self
+                    .endpoints
+                    .get(&ep)
+                    .map(|st| {
+                        st.iis_hosts
+                            .iter()
+                            .filter_map(|h| self.hosts.get(h).map(|x| &x.context))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                contexts.sort_by(|a, b| a.host.cmp(&b.host));
+                let findings = match &k.kind {
+                    AggKind::Probe(code) => rule::probe::endpoint_findings(code, &summary, &contexts, &self.config),
+                    _ => Vec::new(),
+                };
+                (Scope::Endpoint(summary_host.clone()), summary_host.clone(), findings)
+            }
+        };
+        for f in findings {
+            let d = attempt::to_diagnosis(f, scope.clone(), &endpoint_name, cap);
+            self.diagnoses_emitted += 1;
+            out.diagnosis(d);
+        }
+    }
+
+    /// Counters and sizes of the engine's state.
+    pub fn stats(&self) -> EngineStats {
+        let mut by_kind = BTreeMap::new();
+        for (i, n) in self.events_by_kind.iter().enumerate() {
+            if *n > 0 {
+                if let Some(name) = KIND_NAMES.get(i) {
+                    by_kind.insert(*name, *n);
+                }
+            }
+        }
+        let open_sessions: usize = self.open.values().map(Vec::len).sum();
+        let pending_sessions: usize = self.endpoints.values().map(|e| e.pending.len()).sum();
+        let device_records: usize = self.devices.values().map(|d| d.records.len()).sum();
+        let gap = self.config.attempt_gap_us;
+        let open_device_attempts: usize = self.devices.values().map(|d| d.segments(gap).len()).sum();
+        let context_records: usize = self
+            .hosts
+            .values()
+            .map(|h| {
+                let c = &h.context;
+                c.crashes.len()
+                    + c.capi2.len()
+                    + c.installs.len()
+                    + c.health.len()
+                    + c.httperr.len()
+                    + c.cert_registration.len()
+            })
+            .sum();
+        let mut bytes = self.names.approx_bytes();
+        bytes += self.sources.len() * (std::mem::size_of::<SourceState>() + 64);
+        bytes += self
+            .open
+            .values()
+            .flat_map(|l| l.iter())
+            .chain(self.endpoints.values().flat_map(|e| e.pending.iter()))
+            .map(Session::approx_bytes)
+            .sum::<usize>();
+        bytes += self.open.len() * 64;
+        bytes += self.devices.values().map(DeviceSource::approx_bytes).sum::<usize>();
+        bytes += self.aggs.values().map(Agg::approx_bytes).sum::<usize>();
+        bytes += self.hosts.values().map(|h| h.context.approx_bytes() + 256).sum::<usize>();
+        bytes += self
+            .endpoints
+            .values()
+            .map(|e| 128 + e.released.len() * (std::mem::size_of::<Released>() + 40))
+            .sum::<usize>();
+        EngineStats {
+            events: self.events,
+            events_by_kind: by_kind,
+            watermarks: self.watermarks,
+            late_events: self.late_events,
+            sources: self.sources.len(),
+            hosts: self.hosts.len(),
+            endpoints: self.endpoints.len(),
+            open_sessions,
+            pending_sessions,
+            open_device_attempts,
+            device_records,
+            open_aggregates: self.aggs.len(),
+            context_records,
+            attempts_emitted: self.attempts_emitted,
+            diagnoses_emitted: self.diagnoses_emitted,
+            state_bytes: bytes,
+        }
+    }
+}
+
+/// A context record before its payload is attached.
+struct PartialRecord {
+    time_us: i64,
+    evidence: Evidence,
+}
+
+impl PartialRecord {
+    fn with<T>(self, data: T) -> Record<T> {
+        Record {
+            time_us: self.time_us,
+            evidence: self.evidence,
+            data,
+        }
+    }
+}
+
+fn decode_hex_id(hex: &str, out: &mut [u8; 16]) {
+    let bytes = hex.as_bytes();
+    for (i, slot) in out.iter_mut().enumerate() {
+        let hi = bytes.get(2 * i).and_then(|c| (*c as char).to_digit(16));
+        let lo = bytes.get(2 * i + 1).and_then(|c| (*c as char).to_digit(16));
+        if let (Some(h), Some(l)) = (hi, lo) {
+            *slot = (h * 16 + l) as u8;
+        }
+    }
+}
+
+/// The attempt's timeline: device records, then one step per server request class (first
+/// occurrence, with the count and last time when it repeats), ordered by time.
+fn steps(view: &rule::AttemptView<'_>) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    let device_host = view.device_host.clone().unwrap_or_default();
+    for e in &view.device_events {
+        steps.push(Step {
+            time: e.evidence.time.clone(),
+            time_us: e.time_us,
+            side: Side::Device,
+            host: device_host.clone(),
+            what: rule::device::step_label(e),
+            event_id: e.evidence.event_id.clone(),
+        });
+    }
+    for s in &view.servers {
+        for r in &s.requests {
+            let mut what = r.label();
+            if r.count > 1 {
+                what.push_str(&format!(" (×{} until {})", r.count, to_rfc3339(r.last_us)));
+            }
+            steps.push(Step {
+                time: to_rfc3339(r.first_us),
+                time_us: r.first_us,
+                side: Side::Server,
+                host: s.host.clone(),
+                what,
+                event_id: r.sample.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    steps.sort_by(|a, b| (a.time_us, a.side, &a.event_id, &a.what).cmp(&(b.time_us, b.side, &b.event_id, &b.what)));
+    steps
+}
