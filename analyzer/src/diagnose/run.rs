@@ -1,0 +1,1153 @@
+//! The pipeline of one `diagnose` run.
+//!
+//! 1. [`input::walk`] lists the files; each file's first 64 KiB tells its format.
+//! 2. *Context* sources (device logs first, then event logs, probe results, SetupMsi.log, health
+//!    facts) are parsed and held: they are small, and device logs name the SCEP endpoints that
+//!    the server logs (which name none) are then mapped to.
+//! 3. The engine is built with that mapping, fed the context events, then the IIS and HTTPERR
+//!    logs, oldest first.
+//!
+//! Files are parsed on a pool of worker threads, but the engine (one thread) consumes them in a
+//! fixed order, so a run's output does not depend on thread timing. Workers may run ahead of
+//! the engine only within a memory budget ([`Options::buffer_bytes`]); the file the engine is
+//! reading is bounded by its channel. A watermark follows each file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufReader, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use scepwatch_collector::parse::{self, Format, ParseStats, SourceContext};
+use scepwatch_proto::v1::event::Payload;
+use scepwatch_proto::v1::{Event, SourceId, Watermark};
+
+use super::archive::{Budget, LimitExceeded, Limits};
+use super::input::{self, HostOverride, InputFile};
+use super::summary::{
+    Collector, EndpointReport, FileReport, FileStatus, HostMapping, MappingSource, ParserTotals,
+    Role, RunReport,
+};
+
+/// Bytes of a file looked at to recognise its format.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+/// Events per batch sent from a worker to the engine thread.
+const BATCH_EVENTS: usize = 2048;
+/// Batches in flight per file.
+const BATCHES_PER_FILE: usize = 4;
+/// The `collector` name of every source read by `diagnose`.
+pub const COLLECTOR: &str = "diagnose";
+
+/// `--endpoint URL=HOST[,HOST...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointFlag {
+    /// SCEP URL as given (normalised before use).
+    pub url: String,
+    /// Server hosts behind it.
+    pub hosts: Vec<String>,
+}
+
+/// What to read and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Files, folders and archives.
+    pub inputs: Vec<PathBuf>,
+    /// Bounds on archives.
+    pub limits: Limits,
+    /// Explicit endpoint mapping of server hosts.
+    pub endpoints: Vec<EndpointFlag>,
+    /// Explicit hosts for path prefixes.
+    pub host_overrides: Vec<HostOverride>,
+    /// Read every file as this format instead of detecting it.
+    pub assume_format: Option<Format>,
+    /// Offset of local time from UTC for logs whose times carry no zone.
+    pub utc_offset_secs: i32,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Attempts kept in full.
+    pub max_attempts: usize,
+    /// Memory parsed events may take while waiting for the engine.
+    pub buffer_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            inputs: Vec::new(),
+            limits: Limits::default(),
+            endpoints: Vec::new(),
+            host_overrides: Vec::new(),
+            assume_format: None,
+            utc_offset_secs: 0,
+            threads: 0,
+            max_attempts: 200,
+            buffer_bytes: 192 << 20,
+        }
+    }
+}
+
+/// Why a run could not be done at all (problems with single files never end a run).
+#[derive(Debug, thiserror::Error)]
+pub enum DiagnoseError {
+    /// No input was named.
+    #[error("no input given")]
+    NoInputs,
+    /// An `--endpoint` URL has no host.
+    #[error("--endpoint: {0:?} is not a URL with a host")]
+    BadEndpoint(String),
+}
+
+/// How far a run has got, for progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Files parsed so far.
+    pub files_done: u64,
+    /// Files to parse.
+    pub files_total: u64,
+    /// Bytes read so far.
+    pub bytes_read: u64,
+    /// Events handed to the engine so far.
+    pub events: u64,
+    /// Time since the run started.
+    pub elapsed: Duration,
+}
+
+/// The consumer of events in a run: the engine, or a stand-in in tests.
+pub trait Correlator {
+    /// One event.
+    fn push(&mut self, event: &Event);
+    /// A source has been read this far.
+    fn watermark(&mut self, watermark: &Watermark);
+    /// Emit what can be concluded so far.
+    fn advance(&mut self, out: &mut Collector);
+    /// End of input: emit everything; return counters for the report.
+    fn finish(self: Box<Self>, out: &mut Collector) -> BTreeMap<String, u64>;
+}
+
+/// Builds the correlator once the server-host → endpoint mapping is known.
+pub type CorrelatorFactory<'a> = dyn FnOnce(&BTreeMap<String, String>) -> Box<dyn Correlator> + 'a;
+
+/// Runs `diagnose` with the engine of this crate.
+pub fn run(
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunReport, DiagnoseError> {
+    run_with(opts, progress, Box::new(super::engine_correlator))
+}
+
+/// Runs `diagnose`, feeding the correlator `make` builds.
+pub fn run_with(
+    opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+    make: Box<CorrelatorFactory<'_>>,
+) -> Result<RunReport, DiagnoseError> {
+    if opts.inputs.is_empty() {
+        return Err(DiagnoseError::NoInputs);
+    }
+    let mut flag_map: BTreeMap<String, String> = BTreeMap::new();
+    for f in &opts.endpoints {
+        let id = scepwatch_proto::endpoint::normalize(&f.url)
+            .ok_or_else(|| DiagnoseError::BadEndpoint(f.url.clone()))?;
+        for h in &f.hosts {
+            flag_map.insert(h.to_ascii_lowercase(), id.clone());
+        }
+    }
+    let started = Instant::now();
+    let workers = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let budget = Budget::default();
+    let walk = input::walk(&opts.inputs, opts.limits, &budget, &opts.host_overrides);
+
+    let mut report = RunReport {
+        inputs: opts
+            .inputs
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        ..RunReport::default()
+    };
+    let mut files: Vec<FileReport> = walk
+        .skipped
+        .iter()
+        .map(|s| FileReport {
+            path: s.path.clone(),
+            input: input_text(&report.inputs, s.input),
+            host: s.host.clone().unwrap_or_default(),
+            format: None,
+            role: Role::None,
+            status: FileStatus::Skipped,
+            reason: Some(s.code.to_string()),
+            detail: Some(s.detail.clone()),
+            ..empty_file_report()
+        })
+        .collect();
+
+    // Recognise every file.
+    let sniffed = parallel_map(&walk.files, workers, |f| {
+        sniff(f, opts.assume_format, opts.limits, &budget)
+    });
+    let mut context_jobs: Vec<Job<'_>> = Vec::new();
+    let mut server_jobs: Vec<Job<'_>> = Vec::new();
+    for (file, s) in walk.files.iter().zip(sniffed) {
+        match s {
+            Ok((format, first_us)) => {
+                let job = Job {
+                    file,
+                    format,
+                    first_us,
+                };
+                if matches!(format, Format::Iis | Format::HttpErr) {
+                    server_jobs.push(job);
+                } else {
+                    context_jobs.push(job);
+                }
+            }
+            Err((code, detail)) => files.push(FileReport {
+                path: file.path.clone(),
+                input: input_text(&report.inputs, file.input),
+                host: file.host.clone(),
+                status: FileStatus::Skipped,
+                reason: Some(code.to_string()),
+                detail: Some(detail),
+                bytes: 0,
+                ..empty_file_report()
+            }),
+        }
+    }
+    context_jobs.sort_by(|a, b| {
+        context_rank(a.format)
+            .cmp(&context_rank(b.format))
+            .then_with(|| a.file.path.cmp(&b.file.path))
+            .then(a.file.input.cmp(&b.file.input))
+    });
+    // Oldest first, so the engine sees server time roughly in order.
+    server_jobs.sort_by(|a, b| {
+        a.first_us
+            .unwrap_or(i64::MAX)
+            .cmp(&b.first_us.unwrap_or(i64::MAX))
+            .then_with(|| a.file.path.cmp(&b.file.path))
+            .then(a.file.input.cmp(&b.file.input))
+    });
+
+    let mut ids = SourceIds::default();
+    let counters = Counters::default();
+    let total_files = (context_jobs.len() + server_jobs.len()) as u64;
+    let mut ticker = Ticker::new(started, total_files, progress);
+
+    // Context sources: parsed and held until the mapping is known.
+    let context_ctxs: Vec<SourceContext> = context_jobs
+        .iter()
+        .map(|j| ids.context(j, opts.utc_offset_secs, ""))
+        .collect();
+    let mut held: Vec<(Vec<Event>, Outcome)> = Vec::with_capacity(context_jobs.len());
+    let mut current: Vec<Event> = Vec::new();
+    parse_ordered(
+        &context_jobs,
+        &context_ctxs,
+        workers,
+        opts,
+        &budget,
+        &counters,
+        |_, msg| match msg {
+            Msg::Batch(mut events) => current.append(&mut events),
+            Msg::Done(outcome) => {
+                held.push((std::mem::take(&mut current), outcome));
+            }
+        },
+        &mut ticker,
+    );
+
+    // Roles and the endpoint mapping.
+    let mut device_endpoints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut probe_endpoints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut devices_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut roles: Vec<Role> = Vec::with_capacity(held.len());
+    for ((events, _), job) in held.iter_mut().zip(&context_jobs) {
+        let mut role = match job.format {
+            Format::AndroidOmadm | Format::IosConsole => Role::Device,
+            Format::Probe => Role::Probe,
+            _ => Role::Server,
+        };
+        if events
+            .iter()
+            .any(|e| matches!(e.payload, Some(Payload::WindowsScep(_))))
+        {
+            role = Role::Device;
+        }
+        for e in events.iter_mut() {
+            if e.endpoint_id.is_empty() {
+                if let Some(Payload::WindowsScep(w)) = &e.payload {
+                    if let Some(id) = scepwatch_proto::endpoint::normalize(&w.ndes_url) {
+                        e.endpoint_id = id;
+                    }
+                }
+            }
+            if e.endpoint_id.is_empty() {
+                continue;
+            }
+            match role {
+                Role::Device if is_device_event(e) => {
+                    *device_endpoints.entry(e.endpoint_id.clone()).or_insert(0) += 1;
+                    devices_of
+                        .entry(e.endpoint_id.clone())
+                        .or_default()
+                        .insert(job.file.host.clone());
+                }
+                Role::Probe => {
+                    *probe_endpoints.entry(e.endpoint_id.clone()).or_insert(0) += 1;
+                }
+                _ => {}
+            }
+        }
+        roles.push(role);
+    }
+    let mut server_hosts: BTreeSet<String> = BTreeSet::new();
+    for (job, role) in context_jobs.iter().zip(&roles) {
+        if *role == Role::Server {
+            server_hosts.insert(job.file.host.clone());
+        }
+    }
+    for job in &server_jobs {
+        server_hosts.insert(job.file.host.clone());
+    }
+    let most_used = device_endpoints
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(e, _)| e.clone());
+    let (mapping, note) = map_servers(&server_hosts, &flag_map, most_used.as_deref());
+    let server_endpoints: BTreeMap<String, String> = mapping
+        .iter()
+        .filter(|m| !m.endpoint.is_empty())
+        .map(|m| (m.host.clone(), m.endpoint.clone()))
+        .collect();
+    report.mapping = mapping;
+    report.mapping_note = note;
+
+    let server_ctxs: Vec<SourceContext> = server_jobs
+        .iter()
+        .map(|j| {
+            let ep = server_endpoints
+                .get(&j.file.host)
+                .map_or("", String::as_str);
+            ids.context(j, opts.utc_offset_secs, ep)
+        })
+        .collect();
+    // The engine, fed context events first (in job order), then the server logs.
+    let mut correlator = make(&server_endpoints);
+    // Every source is announced before any window can close, so the engine knows which
+    // servers of an endpoint are still to be read.
+    for ((job, ctx), role) in context_jobs.iter().zip(&context_ctxs).zip(&roles) {
+        let endpoint = match role {
+            Role::Server => server_endpoints
+                .get(&job.file.host)
+                .map_or("", String::as_str),
+            _ => "",
+        };
+        announce(&mut *correlator, job, ctx, endpoint);
+    }
+    for (job, ctx) in server_jobs.iter().zip(&server_ctxs) {
+        announce(&mut *correlator, job, ctx, &ctx.endpoint_id);
+    }
+    let mut collector = Collector::new(opts.max_attempts, 100_000);
+    let mut pacer = Pacer::default();
+    let mut file_endpoint: Vec<Option<String>> = Vec::new();
+    for (((events, outcome), job), (ctx, role)) in held
+        .into_iter()
+        .zip(&context_jobs)
+        .zip(context_ctxs.iter().zip(&roles))
+    {
+        let stamp = if *role == Role::Server {
+            server_endpoints.get(&job.file.host).cloned()
+        } else {
+            None
+        };
+        let mut per_endpoint: BTreeMap<String, u64> = BTreeMap::new();
+        for mut e in events {
+            if let (true, Some(s)) = (e.endpoint_id.is_empty(), &stamp) {
+                e.endpoint_id.clone_from(s);
+            }
+            correlator.push(&e);
+            if stamp.is_none() && !e.endpoint_id.is_empty() {
+                *per_endpoint.entry(e.endpoint_id.clone()).or_insert(0) += 1;
+            }
+            pacer.events += 1;
+        }
+        let endpoint = stamp.or_else(|| {
+            per_endpoint
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(e, _)| e.clone())
+        });
+        send_watermark(&mut *correlator, ctx, &outcome.stats, endpoint.as_deref());
+        pacer.file_done(&mut *correlator, &mut collector);
+        file_endpoint.push(endpoint);
+        files.push(file_report(
+            &report.inputs,
+            job,
+            *role,
+            &outcome,
+            file_endpoint.last().cloned().flatten(),
+        ));
+        add_parser_totals(&mut report.parsers, job.format, &outcome);
+    }
+
+    parse_ordered(
+        &server_jobs,
+        &server_ctxs,
+        workers,
+        opts,
+        &budget,
+        &counters,
+        |i, msg| match msg {
+            Msg::Batch(events) => {
+                for e in &events {
+                    correlator.push(e);
+                }
+                pacer.events += events.len() as u64;
+                pacer.maybe_advance(&mut *correlator, &mut collector);
+            }
+            Msg::Done(outcome) => {
+                let (Some(job), Some(ctx)) = (server_jobs.get(i), server_ctxs.get(i)) else {
+                    return;
+                };
+                let endpoint = server_endpoints.get(&job.file.host).cloned();
+                send_watermark(&mut *correlator, ctx, &outcome.stats, endpoint.as_deref());
+                pacer.file_done(&mut *correlator, &mut collector);
+                files.push(file_report(
+                    &report.inputs,
+                    job,
+                    Role::Server,
+                    &outcome,
+                    endpoint,
+                ));
+                add_parser_totals(&mut report.parsers, job.format, &outcome);
+            }
+        },
+        &mut ticker,
+    );
+    correlator.advance(&mut collector);
+    report.engine = correlator.finish(&mut collector);
+    let dropped = collector.dropped_diagnoses();
+    if dropped > 0 {
+        report.engine.insert("diagnoses_not_kept".into(), dropped);
+    }
+    let per_endpoint_attempts = collector.attempts_per_endpoint();
+    let (attempts, counts, diagnoses) = collector.into_parts();
+    report.attempts = attempts;
+    report.attempt_counts = counts;
+    report.diagnosis_counts.total = diagnoses.len() as u64;
+    report.diagnosis_counts.listed = diagnoses.len() as u64;
+    for d in &diagnoses {
+        *report
+            .diagnosis_counts
+            .by_severity
+            .entry(d.severity.name().into())
+            .or_insert(0) += 1;
+        *report
+            .diagnosis_counts
+            .by_code
+            .entry(d.code.clone())
+            .or_insert(0) += 1;
+    }
+    report.diagnoses = diagnoses;
+
+    // Endpoints: every one named by a device, a probe, a flag or the mapping.
+    let mut endpoint_ids: BTreeSet<String> = BTreeSet::new();
+    endpoint_ids.extend(device_endpoints.keys().cloned());
+    endpoint_ids.extend(probe_endpoints.keys().cloned());
+    endpoint_ids.extend(server_endpoints.values().cloned());
+    endpoint_ids.extend(
+        per_endpoint_attempts
+            .keys()
+            .filter(|e| !e.is_empty())
+            .cloned(),
+    );
+    report.endpoints = endpoint_ids
+        .into_iter()
+        .map(|id| EndpointReport {
+            via_app_proxy: scepwatch_proto::endpoint::is_app_proxy(&id),
+            servers: report
+                .mapping
+                .iter()
+                .filter(|m| m.endpoint == id)
+                .map(|m| m.host.clone())
+                .collect(),
+            devices: devices_of
+                .get(&id)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+            device_events: device_endpoints.get(&id).copied().unwrap_or(0),
+            probe_events: probe_endpoints.get(&id).copied().unwrap_or(0),
+            attempts: per_endpoint_attempts.get(&id).copied().unwrap_or(0),
+            diagnoses: report.diagnoses.iter().filter(|d| d.endpoint == id).count() as u64,
+            id,
+        })
+        .collect();
+
+    files.sort_by(|a, b| {
+        (a.input.as_str(), a.path.as_str(), a.status).cmp(&(
+            b.input.as_str(),
+            b.path.as_str(),
+            b.status,
+        ))
+    });
+    for f in &files {
+        if let Some(r) = &f.reason {
+            *report.problems.entry(r.clone()).or_insert(0) += 1;
+        }
+    }
+    report.files = files;
+    ticker.finish(counters.bytes.load(Ordering::Relaxed));
+    Ok(report)
+}
+
+fn is_device_event(e: &Event) -> bool {
+    matches!(
+        e.payload,
+        Some(Payload::Android(_) | Payload::Ios(_) | Payload::WindowsScep(_))
+    )
+}
+
+/// Server hosts → endpoints: `--endpoint` flags first, then the endpoint device logs used most.
+fn map_servers(
+    hosts: &BTreeSet<String>,
+    flags: &BTreeMap<String, String>,
+    most_used: Option<&str>,
+) -> (Vec<HostMapping>, String) {
+    let mut out = Vec::new();
+    let (mut by_flag, mut by_devices, mut none) = (0, 0, 0);
+    for h in hosts {
+        let (endpoint, source) = match (flags.get(&h.to_ascii_lowercase()), most_used) {
+            (Some(e), _) => {
+                by_flag += 1;
+                (e.clone(), MappingSource::Flag)
+            }
+            (None, Some(e)) => {
+                by_devices += 1;
+                (e.to_string(), MappingSource::DeviceLogs)
+            }
+            (None, None) => {
+                none += 1;
+                (String::new(), MappingSource::None)
+            }
+        };
+        out.push(HostMapping {
+            host: h.clone(),
+            endpoint,
+            source,
+        });
+    }
+    let mut parts = Vec::new();
+    if by_flag > 0 {
+        parts.push(format!("{by_flag} server(s) mapped by --endpoint"));
+    }
+    if by_devices > 0 {
+        parts.push(format!(
+            "{by_devices} server(s) mapped to {}, the endpoint device logs used most (override with --endpoint URL=HOST)",
+            most_used.unwrap_or_default()
+        ));
+    }
+    if none > 0 {
+        parts.push(format!(
+            "{none} server(s) not mapped: no device log names a SCEP URL; pass --endpoint URL=HOST to correlate them"
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("no server logs".to_string());
+    }
+    (out, parts.join("; "))
+}
+
+fn input_text(inputs: &[String], i: usize) -> String {
+    inputs.get(i).cloned().unwrap_or_default()
+}
+
+fn empty_file_report() -> FileReport {
+    FileReport {
+        path: String::new(),
+        input: String::new(),
+        host: String::new(),
+        format: None,
+        role: Role::None,
+        status: FileStatus::Skipped,
+        reason: None,
+        detail: None,
+        bytes: 0,
+        records: 0,
+        events: 0,
+        ignored: 0,
+        errors: BTreeMap::new(),
+        first_event: None,
+        last_event: None,
+        endpoint: None,
+    }
+}
+
+fn file_report(
+    inputs: &[String],
+    job: &Job<'_>,
+    role: Role,
+    o: &Outcome,
+    endpoint: Option<String>,
+) -> FileReport {
+    let to_text = scepwatch_proto::time::to_rfc3339;
+    FileReport {
+        path: job.file.path.clone(),
+        input: input_text(inputs, job.file.input),
+        host: job.file.host.clone(),
+        format: Some(job.format.name().to_string()),
+        role: if o.stats.events == 0 {
+            Role::None
+        } else {
+            role
+        },
+        status: if o.problem.is_some() {
+            FileStatus::Partial
+        } else {
+            FileStatus::Parsed
+        },
+        reason: o.problem.as_ref().map(|p| p.0.to_string()),
+        detail: o.problem.as_ref().map(|p| p.1.clone()),
+        bytes: o.stats.bytes,
+        records: o.stats.records,
+        events: o.stats.events,
+        ignored: o.stats.ignored,
+        errors: o
+            .stats
+            .errors
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        first_event: o.stats.first_event_us.map(to_text),
+        last_event: o.stats.last_event_us.map(to_text),
+        endpoint,
+    }
+}
+
+fn add_parser_totals(totals: &mut BTreeMap<String, ParserTotals>, format: Format, o: &Outcome) {
+    let t = totals.entry(format.name().to_string()).or_default();
+    t.files += 1;
+    t.bytes += o.stats.bytes;
+    t.records += o.stats.records;
+    t.events += o.stats.events;
+    t.ignored += o.stats.ignored;
+    for (k, v) in &o.stats.errors {
+        *t.errors.entry(k.to_string()).or_insert(0) += v;
+    }
+}
+
+/// A watermark that makes a source known without covering anything (`read_up_to_us` before
+/// `read_from_us`), sent for files whose head holds events.
+fn announce(c: &mut dyn Correlator, job: &Job<'_>, ctx: &SourceContext, endpoint: &str) {
+    let Some(first) = job.first_us else { return };
+    c.watermark(&Watermark {
+        source: Some(ctx.source.clone()),
+        endpoint_id: endpoint.to_string(),
+        read_from_us: first,
+        read_up_to_us: first.saturating_sub(1),
+        position: 0,
+    });
+}
+
+fn send_watermark(
+    c: &mut dyn Correlator,
+    ctx: &SourceContext,
+    stats: &ParseStats,
+    endpoint: Option<&str>,
+) {
+    let (Some(from), Some(to)) = (stats.first_event_us, stats.last_event_us) else {
+        return;
+    };
+    c.watermark(&Watermark {
+        source: Some(ctx.source.clone()),
+        endpoint_id: endpoint.unwrap_or_default().to_string(),
+        read_from_us: from,
+        read_up_to_us: to,
+        position: stats.bytes,
+    });
+}
+
+/// Order of context sources: device logs first (they name the endpoints), then the rest.
+fn context_rank(f: Format) -> u8 {
+    match f {
+        Format::AndroidOmadm | Format::IosConsole => 0,
+        Format::Evtx | Format::EventXml | Format::EventText => 1,
+        Format::Probe => 2,
+        _ => 3,
+    }
+}
+
+/// One file to parse, with its format.
+struct Job<'a> {
+    file: &'a InputFile,
+    format: Format,
+    /// First event time in the first 64 KiB, for ordering.
+    first_us: Option<i64>,
+}
+
+/// Source identities, kept unique: two inputs may hold the same relative path on the same
+/// host, and their events must not share IDs.
+#[derive(Default)]
+struct SourceIds {
+    seen: BTreeSet<(String, i32, String, String)>,
+}
+
+impl SourceIds {
+    fn context(&mut self, job: &Job<'_>, utc_offset_secs: i32, endpoint: &str) -> SourceContext {
+        let kind = job.format.source_kind() as i32;
+        let mut stream = String::new();
+        let mut n = 1;
+        while !self.seen.insert((
+            job.file.host.clone(),
+            kind,
+            job.file.path.clone(),
+            stream.clone(),
+        )) {
+            n += 1;
+            stream = format!("input{}-{n}", job.file.input + 1);
+        }
+        let source = SourceId {
+            collector: COLLECTOR.to_string(),
+            host: job.file.host.clone(),
+            kind,
+            path: job.file.path.clone(),
+            stream,
+        };
+        let observed = job.file.modified_us.unwrap_or(0);
+        let mut ctx = SourceContext::new(source, observed);
+        ctx.endpoint_id = endpoint.to_string();
+        ctx.utc_offset_secs = utc_offset_secs;
+        ctx.date_hint = job.file.modified_us.map(|us| {
+            let local = us.saturating_add(i64::from(utc_offset_secs) * 1_000_000);
+            scepwatch_proto::time::civil_from_days(local.div_euclid(86_400_000_000))
+        });
+        ctx
+    }
+}
+
+/// Recognises a file: its format and the first event time in its head.
+fn sniff(
+    file: &InputFile,
+    assume: Option<Format>,
+    limits: Limits,
+    budget: &Budget,
+) -> Result<(Format, Option<i64>), (&'static str, String)> {
+    let head =
+        file.head(SNIFF_BYTES, limits, budget)
+            .map_err(|e| match LimitExceeded::from_io(&e) {
+                Some(l) => (l.code(), l.to_string()),
+                None if file_is_zip_entry(file) => {
+                    ("zip.corrupt", format!("cannot read entry: {e}"))
+                }
+                None => ("unreadable", e.to_string()),
+            })?;
+    if head.is_empty() {
+        return Err(("empty_file", "file is empty".to_string()));
+    }
+    let format = match assume {
+        Some(f) => f,
+        None => parse::detect::detect_with_reason(&head).map_err(|reason| {
+            let code = match reason {
+                "empty" => "empty_file",
+                r if r.contains("binary") => "format.binary",
+                _ => "format.unknown",
+            };
+            (
+                code,
+                format!(
+                    "{reason} (looked at the first {} KiB)",
+                    head.len().div_ceil(1024)
+                ),
+            )
+        })?,
+    };
+    Ok((format, first_event_in(format, &head)))
+}
+
+fn file_is_zip_entry(f: &InputFile) -> bool {
+    matches!(f.location, input::Location::Zip { .. })
+}
+
+/// The earliest event time in a file's head (complete lines only).
+fn first_event_in(format: Format, head: &[u8]) -> Option<i64> {
+    if format == Format::Evtx {
+        return None;
+    }
+    let end = memchr_last_newline(head)?;
+    let lines = head.get(..=end)?;
+    let ctx = SourceContext::new(SourceId::default(), 0);
+    catch_unwind(AssertUnwindSafe(|| {
+        parse::parse_stream(format, &ctx, lines, &mut |_| {})
+            .ok()
+            .and_then(|s| s.first_event_us)
+    }))
+    .ok()
+    .flatten()
+}
+
+fn memchr_last_newline(b: &[u8]) -> Option<usize> {
+    b.iter().rposition(|&c| c == b'\n')
+}
+
+/// Applies `f` to every item on `workers` threads; results in item order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                if let Ok(mut v) = results.lock() {
+                    v.push((i, r));
+                }
+            });
+        }
+    });
+    let mut v = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, r)| r).collect()
+}
+
+/// What parsing one file gave, besides its events.
+struct Outcome {
+    stats: ParseStats,
+    /// Why reading stopped early (code, detail).
+    problem: Option<(&'static str, String)>,
+}
+
+enum Msg {
+    Batch(Vec<Event>),
+    Done(Outcome),
+}
+
+struct Envelope {
+    msg: Msg,
+    /// Bytes charged to the run-ahead budget for it.
+    charged: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    bytes: AtomicU64,
+}
+
+/// Run-ahead budget: workers parsing files the engine has not reached yet hold at most `limit`
+/// bytes of events. The file the engine reads is exempt (its channel bounds it), so the engine
+/// can always progress.
+struct Gate {
+    state: Mutex<(u64, usize)>,
+    cv: Condvar,
+    limit: u64,
+}
+
+impl Gate {
+    fn acquire(&self, job: usize, n: u64) -> u64 {
+        let Ok(mut st) = self.state.lock() else {
+            return 0;
+        };
+        loop {
+            if st.1 == job {
+                return 0;
+            }
+            if st.0 == 0 || st.0 + n <= self.limit {
+                st.0 += n;
+                return n;
+            }
+            st = match self.cv.wait(st) {
+                Ok(s) => s,
+                Err(_) => return 0,
+            };
+        }
+    }
+
+    fn release(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(mut st) = self.state.lock() {
+            st.0 = st.0.saturating_sub(n);
+        }
+        self.cv.notify_all();
+    }
+
+    fn set_current(&self, job: usize) {
+        if let Ok(mut st) = self.state.lock() {
+            st.1 = job;
+        }
+        self.cv.notify_all();
+    }
+}
+
+/// Rough heap size of an event, for the run-ahead budget.
+fn event_size(e: &Event) -> u64 {
+    (e.excerpt.len() + 640) as u64
+}
+
+/// Parses `jobs` on `workers` threads and hands their output to `on` on this thread, file by
+/// file in job order.
+#[allow(clippy::too_many_arguments)]
+fn parse_ordered(
+    jobs: &[Job<'_>],
+    ctxs: &[SourceContext],
+    workers: usize,
+    opts: &Options,
+    budget: &Budget,
+    counters: &Counters,
+    mut on: impl FnMut(usize, Msg),
+    ticker: &mut Ticker<'_>,
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let gate = Gate {
+        state: Mutex::new((0, 0)),
+        cv: Condvar::new(),
+        limit: opts.buffer_bytes,
+    };
+    let mut receivers: Vec<Receiver<Envelope>> = Vec::with_capacity(jobs.len());
+    let mut senders: Vec<Mutex<Option<SyncSender<Envelope>>>> = Vec::with_capacity(jobs.len());
+    for _ in jobs {
+        let (tx, rx) = mpsc::sync_channel(BATCHES_PER_FILE);
+        senders.push(Mutex::new(Some(tx)));
+        receivers.push(rx);
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
+                    break;
+                };
+                let tx = senders
+                    .get(i)
+                    .and_then(|m| m.lock().ok().and_then(|mut o| o.take()));
+                let Some(tx) = tx else { continue };
+                let outcome = parse_job(job, ctx, opts, budget, counters, &mut |events| {
+                    let size: u64 = events.iter().map(event_size).sum();
+                    let charged = gate.acquire(i, size);
+                    if tx
+                        .send(Envelope {
+                            msg: Msg::Batch(events),
+                            charged,
+                        })
+                        .is_err()
+                    {
+                        gate.release(charged);
+                    }
+                });
+                let _ = tx.send(Envelope {
+                    msg: Msg::Done(outcome),
+                    charged: 0,
+                });
+            });
+        }
+        for (i, rx) in receivers.iter().enumerate() {
+            gate.set_current(i);
+            loop {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(env) => {
+                        let done = matches!(env.msg, Msg::Done(_));
+                        if let Msg::Batch(events) = &env.msg {
+                            ticker.events += events.len() as u64;
+                        }
+                        on(i, env.msg);
+                        gate.release(env.charged);
+                        if done {
+                            ticker.files_done += 1;
+                            break;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => {
+                        // The worker died without a word: should not happen (panics are caught).
+                        on(
+                            i,
+                            Msg::Done(Outcome {
+                                stats: ParseStats::default(),
+                                problem: Some(("internal", "parser thread ended early".into())),
+                            }),
+                        );
+                        ticker.files_done += 1;
+                        break;
+                    }
+                }
+                ticker.tick(counters.bytes.load(Ordering::Relaxed));
+            }
+        }
+    });
+}
+
+/// A reader that counts bytes for the progress display.
+struct Counting<'a, R> {
+    inner: R,
+    counter: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Parses one file, sending events in batches through `send`.
+fn parse_job(
+    job: &Job<'_>,
+    ctx: &SourceContext,
+    opts: &Options,
+    budget: &Budget,
+    counters: &Counters,
+    send: &mut dyn FnMut(Vec<Event>),
+) -> Outcome {
+    // Counted here too, so a read that stops early still reports what it produced.
+    let mut seen = ParseStats::default();
+    let mut batch: Vec<Event> = Vec::with_capacity(BATCH_EVENTS);
+    let mut emit = |e: Event| {
+        seen.saw_event(e.event_time_us);
+        batch.push(e);
+        if batch.len() >= BATCH_EVENTS {
+            send(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(BATCH_EVENTS),
+            ));
+        }
+    };
+    let limits = opts.limits;
+    let result = catch_unwind(AssertUnwindSafe(|| -> io::Result<ParseStats> {
+        if job.format == Format::Evtx {
+            let file = job.file.seekable(limits, budget)?;
+            counters.bytes.fetch_add(job.file.size, Ordering::Relaxed);
+            parse::eventlog::evtx::parse(ctx, BufReader::new(file), &mut emit)
+        } else {
+            job.file.read_with(limits, budget, |r| {
+                let counting = Counting {
+                    inner: r,
+                    counter: &counters.bytes,
+                };
+                let reader = BufReader::with_capacity(256 * 1024, counting);
+                parse::parse_stream(job.format, ctx, reader, &mut emit)
+            })?
+        }
+    }));
+    if !batch.is_empty() {
+        send(batch);
+    }
+    match result {
+        Ok(Ok(stats)) => Outcome {
+            stats,
+            problem: None,
+        },
+        Ok(Err(e)) => {
+            let problem = match LimitExceeded::from_io(&e) {
+                Some(l) => (l.code(), format!("stopped: {l}")),
+                None if e.kind() == io::ErrorKind::InvalidData => {
+                    ("read.corrupt", format!("stopped: {e}"))
+                }
+                None => ("read.error", format!("stopped: {e}")),
+            };
+            Outcome {
+                stats: seen,
+                problem: Some(problem),
+            }
+        }
+        Err(_) => Outcome {
+            stats: seen,
+            problem: Some((
+                "internal.parser_panic",
+                format!("the {} parser failed on this file", job.format.name()),
+            )),
+        },
+    }
+}
+
+/// Calls `advance` on the engine often enough to keep its memory bounded, rarely enough to
+/// cost nothing.
+#[derive(Default)]
+struct Pacer {
+    events: u64,
+    at_last_advance: u64,
+    files_since: u64,
+}
+
+impl Pacer {
+    const EVENTS: u64 = 50_000;
+    const FILES: u64 = 64;
+
+    fn maybe_advance(&mut self, c: &mut dyn Correlator, out: &mut Collector) {
+        if self.events - self.at_last_advance >= Self::EVENTS {
+            self.advance(c, out);
+        }
+    }
+
+    fn file_done(&mut self, c: &mut dyn Correlator, out: &mut Collector) {
+        self.files_since += 1;
+        if self.files_since >= Self::FILES || self.events - self.at_last_advance >= Self::EVENTS {
+            self.advance(c, out);
+        }
+    }
+
+    fn advance(&mut self, c: &mut dyn Correlator, out: &mut Collector) {
+        c.advance(out);
+        self.at_last_advance = self.events;
+        self.files_since = 0;
+    }
+}
+
+/// Calls the progress callback about once a second.
+struct Ticker<'a> {
+    started: Instant,
+    last: Instant,
+    files_total: u64,
+    files_done: u64,
+    events: u64,
+    callback: &'a mut dyn FnMut(&Progress),
+}
+
+impl<'a> Ticker<'a> {
+    fn new(started: Instant, files_total: u64, callback: &'a mut dyn FnMut(&Progress)) -> Self {
+        Ticker {
+            started,
+            last: started,
+            files_total,
+            files_done: 0,
+            events: 0,
+            callback,
+        }
+    }
+
+    fn progress(&self, bytes: u64) -> Progress {
+        Progress {
+            files_done: self.files_done,
+            files_total: self.files_total,
+            bytes_read: bytes,
+            events: self.events,
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    fn tick(&mut self, bytes: u64) {
+        if self.last.elapsed() >= Duration::from_secs(1) {
+            self.last = Instant::now();
+            let p = self.progress(bytes);
+            (self.callback)(&p);
+        }
+    }
+
+    fn finish(&mut self, bytes: u64) {
+        let p = self.progress(bytes);
+        (self.callback)(&p);
+    }
+}

@@ -1,0 +1,314 @@
+//! The input side of `diagnose`: folders, nested and hostile zips, unreadable and non-log
+//! files. Every case must end up in the report with a reason, never as a crash, and the rest
+//! of the input must still be read.
+//!
+//! The IIS lines follow the W3C extended format as IIS writes it (the `#Fields:` header of the
+//! troubleshooting guide's example); the archives are built here with the `zip` crate.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use scepwatch_analyzer::diagnose::archive::{Budget, Limits};
+use scepwatch_analyzer::diagnose::input::{walk, Location};
+use scepwatch_analyzer::diagnose::run::{run_with, Correlator, Options};
+use scepwatch_analyzer::diagnose::summary::{Collector, FileReport, FileStatus};
+use scepwatch_analyzer::diagnose::RunReport;
+use scepwatch_proto::v1::{Event, Watermark};
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
+
+const IIS_HEAD: &str = "#Software: Microsoft Internet Information Services 10.0\r\n\
+#Version: 1.0\r\n\
+#Date: 2026-11-20 18:30:00\r\n\
+#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken\r\n";
+
+fn iis_line(sec: u32, status: u32) -> String {
+    format!(
+        "2026-11-20 18:30:{:02} 10.20.30.11 GET /certsrv/mscep/mscep.dll/pkiclient.exe operation=GetCACaps&message=default 443 - 10.20.30.5 Dalvik/2.1.0+(Linux;+U;+Android+14) - {status} 0 0 15\r\n",
+        sec % 60
+    )
+}
+
+fn iis_log(lines: u32) -> String {
+    let mut s = IIS_HEAD.to_string();
+    for i in 0..lines {
+        s.push_str(&iis_line(i, 200));
+    }
+    s
+}
+
+fn zip_bytes(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .large_file(false);
+    for (name, data) in entries {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, data).unwrap();
+}
+
+/// Counts what the pipeline hands to the engine.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<Event>,
+    watermarks: Vec<Watermark>,
+}
+
+struct Shared(std::sync::Arc<std::sync::Mutex<Recorder>>);
+
+impl Correlator for Shared {
+    fn push(&mut self, e: &Event) {
+        self.0.lock().unwrap().events.push(e.clone());
+    }
+    fn watermark(&mut self, w: &Watermark) {
+        self.0.lock().unwrap().watermarks.push(w.clone());
+    }
+    fn advance(&mut self, _out: &mut Collector) {}
+    fn finish(self: Box<Self>, _out: &mut Collector) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+fn run_opts(opts: &Options) -> (RunReport, Recorder) {
+    let rec = std::sync::Arc::new(std::sync::Mutex::new(Recorder::default()));
+    let r2 = rec.clone();
+    let report = run_with(opts, &mut |_| {}, Box::new(move |_| Box::new(Shared(r2)))).unwrap();
+    let rec = std::mem::take(&mut *rec.lock().unwrap());
+    (report, rec)
+}
+
+fn run(inputs: &[PathBuf]) -> (RunReport, Recorder) {
+    run_opts(&Options {
+        inputs: inputs.to_vec(),
+        ..Options::default()
+    })
+}
+
+fn file<'a>(r: &'a RunReport, suffix: &str) -> &'a FileReport {
+    r.files
+        .iter()
+        .find(|f| f.path.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no file {suffix} in {:#?}", r.files))
+}
+
+#[test]
+fn nested_zips_are_read_with_host_from_the_outer_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = zip_bytes(&[(
+        "inetpub/logs/LogFiles/W3SVC1/u_ex261120.log",
+        iis_log(3).as_bytes(),
+    )]);
+    let outer = zip_bytes(&[
+        ("ndes01/logs.zip", &inner),
+        ("ndes02/u_ex261120.log", iis_log(2).as_bytes()),
+    ]);
+    write(&dir.path().join("bundle.zip"), &outer);
+    let (report, rec) = run(&[dir.path().join("bundle.zip")]);
+    let f = file(
+        &report,
+        "bundle.zip!/ndes01/logs.zip!/inetpub/logs/LogFiles/W3SVC1/u_ex261120.log",
+    );
+    assert_eq!(f.host, "ndes01");
+    assert_eq!(f.status, FileStatus::Parsed);
+    assert_eq!(f.format.as_deref(), Some("iis"));
+    let g = file(&report, "bundle.zip!/ndes02/u_ex261120.log");
+    assert_eq!(g.host, "ndes02");
+    // Source paths are relative to the input, archive entries as a.zip!/b.
+    assert!(rec.events.iter().all(|e| e
+        .source
+        .as_ref()
+        .is_some_and(|s| s.path.starts_with("bundle.zip!/") && s.collector == "diagnose")));
+}
+
+#[test]
+fn archives_nested_too_deep_are_reported_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = zip_bytes(&[("u_ex.log", iis_log(1).as_bytes())]);
+    for _ in 0..3 {
+        z = zip_bytes(&[("deeper.zip", &z)]);
+    }
+    write(&dir.path().join("ndes01/d.zip"), &z);
+    let (report, _) = run(&[dir.path().to_path_buf()]);
+    let f = file(&report, "d.zip!/deeper.zip!/deeper.zip!/deeper.zip");
+    assert_eq!(f.reason.as_deref(), Some("zip.too_deep"));
+    assert_eq!(f.status, FileStatus::Skipped);
+}
+
+#[test]
+fn truncated_zip_is_skipped_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = zip_bytes(&[("u_ex.log", iis_log(50).as_bytes())]);
+    write(&dir.path().join("ndes01/cut.zip"), &z[..z.len() / 2]);
+    write(
+        &dir.path().join("ndes01/u_ex261120.log"),
+        iis_log(2).as_bytes(),
+    );
+    let (report, rec) = run(&[dir.path().to_path_buf()]);
+    let f = file(&report, "ndes01/cut.zip");
+    assert_eq!(f.reason.as_deref(), Some("zip.corrupt"));
+    assert_eq!(file(&report, "u_ex261120.log").status, FileStatus::Parsed);
+    assert!(!rec.events.is_empty());
+    assert_eq!(report.problems.get("zip.corrupt"), Some(&1));
+}
+
+#[test]
+fn zip_bomb_is_stopped_by_the_ratio_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A valid IIS head, then 24 MiB of one repeated byte: deflate shrinks it ~1000:1.
+    let mut bomb = IIS_HEAD.as_bytes().to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 24 << 20));
+    let z = zip_bytes(&[("u_ex261120.log", &bomb)]);
+    assert!(z.len() < 200 << 10, "compressed to {} bytes", z.len());
+    write(&dir.path().join("ndes01/bomb.zip"), &z);
+    let (report, _) = run(&[dir.path().to_path_buf()]);
+    let f = file(&report, "bomb.zip!/u_ex261120.log");
+    assert_eq!(f.status, FileStatus::Partial);
+    assert_eq!(f.reason.as_deref(), Some("zip.ratio_exceeded"));
+}
+
+#[test]
+fn total_budget_and_entry_count_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = iis_log(200);
+    let names: Vec<String> = (0..30)
+        .map(|i| format!("ndes01/u_ex2611{i:02}.log"))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), log.as_bytes())).collect();
+    write(&dir.path().join("many.zip"), &zip_bytes(&entries));
+    let (report, _) = run_opts(&Options {
+        inputs: vec![dir.path().join("many.zip")],
+        limits: Limits {
+            max_entries: 10,
+            max_total_bytes: 5 * log.len() as u64,
+            ..Limits::default()
+        },
+        ..Options::default()
+    });
+    assert_eq!(report.problems.get("zip.too_many_entries"), Some(&1));
+    assert!(report
+        .problems
+        .get("zip.budget_exceeded")
+        .is_some_and(|n| *n >= 1));
+    assert!(
+        report
+            .files
+            .iter()
+            .filter(|f| f.status == FileStatus::Parsed)
+            .count()
+            >= 3
+    );
+}
+
+#[test]
+fn missing_empty_binary_and_unknown_files_are_reported_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("ndes01/empty")).unwrap();
+    write(
+        &dir.path().join("ndes01/garbage.bin"),
+        &(0..4096u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    );
+    write(
+        &dir.path().join("ndes01/notes.txt"),
+        b"Dear admin,\nthe server is slow.\n",
+    );
+    write(&dir.path().join("ndes01/zero.log"), b"");
+    write(
+        &dir.path().join("ndes01/u_ex261120.log"),
+        iis_log(2).as_bytes(),
+    );
+    let missing = dir.path().join("no-such-folder");
+    let (report, rec) = run(&[dir.path().to_path_buf(), missing.clone()]);
+    let reason = |suffix: &str| file(&report, suffix).reason.clone();
+    assert_eq!(reason("ndes01/empty").as_deref(), Some("empty_folder"));
+    assert_eq!(reason("garbage.bin").as_deref(), Some("format.binary"));
+    assert_eq!(reason("notes.txt").as_deref(), Some("format.unknown"));
+    assert_eq!(reason("zero.log").as_deref(), Some("empty_file"));
+    let m = report
+        .files
+        .iter()
+        .find(|f| f.reason.as_deref() == Some("missing"))
+        .unwrap();
+    assert_eq!(m.path, missing.to_string_lossy());
+    assert_eq!(file(&report, "u_ex261120.log").status, FileStatus::Parsed);
+    assert_eq!(rec.events.len(), 2);
+}
+
+#[test]
+fn invalid_utf8_and_overlong_lines_are_counted_and_the_rest_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = iis_log(2).into_bytes();
+    log.extend_from_slice(b"2026-11-20 18:31:00 10.20.30.11 GET /certsrv/mscep/mscep.dll \xff\xfe\xfd 443 - 10.20.30.5 x - 200 0 0 1\r\n");
+    log.extend(std::iter::repeat_n(b'x', 2 << 20));
+    log.extend_from_slice(b"\r\n");
+    log.extend_from_slice(iis_line(5, 200).as_bytes());
+    write(&dir.path().join("ndes01/u_ex261120.log"), &log);
+    let (report, rec) = run(&[dir.path().to_path_buf()]);
+    let f = file(&report, "u_ex261120.log");
+    assert_eq!(f.status, FileStatus::Parsed);
+    assert_eq!(f.errors.get("line_too_long"), Some(&1));
+    // The lines around the bad ones are still events.
+    assert!(rec.events.len() >= 3, "{} events", rec.events.len());
+    assert!(report
+        .parsers
+        .get("iis")
+        .is_some_and(|p| p.errors.contains_key("line_too_long")));
+}
+
+#[test]
+fn walker_lists_folders_in_name_order_and_infers_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ndes07");
+    write(
+        &root.join("inetpub/logs/LogFiles/W3SVC1/u_ex261121.log"),
+        b"x",
+    );
+    write(
+        &root.join("inetpub/logs/LogFiles/W3SVC1/u_ex261120.log"),
+        b"x",
+    );
+    let w = walk(&[root.clone()], Limits::default(), &Budget::default(), &[]);
+    let paths: Vec<&str> = w.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "inetpub/logs/LogFiles/W3SVC1/u_ex261120.log",
+            "inetpub/logs/LogFiles/W3SVC1/u_ex261121.log"
+        ]
+    );
+    // The first folder below the input is a layout folder: the input names the host.
+    assert!(w.files.iter().all(|f| f.host == "ndes07"));
+    assert!(matches!(w.files[0].location, Location::Disk(_)));
+    // A file given directly belongs to its folder, or the nearest one that is not a standard
+    // log folder.
+    let w = walk(
+        &[root.join("inetpub/logs/LogFiles/W3SVC1/u_ex261120.log")],
+        Limits::default(),
+        &Budget::default(),
+        &[],
+    );
+    assert_eq!(w.files[0].host, "ndes07");
+    assert_eq!(w.files[0].path, "u_ex261120.log");
+}
+
+#[test]
+fn the_same_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("ndes01/u_ex261120.log"),
+        iis_log(2).as_bytes(),
+    );
+    let (report, rec) = run(&[dir.path().to_path_buf(), dir.path().to_path_buf()]);
+    assert_eq!(rec.events.len(), 2);
+    assert_eq!(report.problems.get("duplicate"), Some(&1));
+}
