@@ -1,27 +1,62 @@
 //! The engine behind the pipeline's [`Correlator`] seam.
-//!
-//! Until the engine is in, a stand-in consumes events and concludes nothing.
 use std::collections::BTreeMap;
 
 use scepwatch_proto::v1::{Event, Watermark};
 
 use super::run::Correlator;
 use super::summary::Collector;
+use crate::engine::{Engine, EngineConfig, Sink};
+use crate::model::{Attempt, Diagnosis};
 
-struct Pending;
+impl Sink for Collector {
+    fn attempt(&mut self, a: Attempt) {
+        Collector::attempt(self, a);
+    }
 
-impl Correlator for Pending {
-    fn push(&mut self, _event: &Event) {}
-    fn watermark(&mut self, _watermark: &Watermark) {}
-    fn advance(&mut self, _out: &mut Collector) {}
-    fn finish(self: Box<Self>, _out: &mut Collector) -> BTreeMap<String, u64> {
-        BTreeMap::new()
+    fn diagnosis(&mut self, d: Diagnosis) {
+        Collector::diagnosis(self, d);
+    }
+}
+
+impl Correlator for Engine {
+    fn push(&mut self, event: &Event) {
+        Engine::push(self, event);
+    }
+
+    fn watermark(&mut self, watermark: &Watermark) {
+        Engine::watermark(self, watermark);
+    }
+
+    fn advance(&mut self, out: &mut Collector) {
+        Engine::advance(self, out);
+    }
+
+    fn finish(self: Box<Self>, out: &mut Collector) -> BTreeMap<String, u64> {
+        let s = self.stats();
+        Engine::finish(*self, out);
+        let mut m = BTreeMap::new();
+        m.insert("events".to_string(), s.events);
+        m.insert("watermarks".to_string(), s.watermarks);
+        m.insert("late_events".to_string(), s.late_events);
+        m.insert("sources".to_string(), s.sources as u64);
+        m.insert("server_hosts".to_string(), s.hosts as u64);
+        m.insert("endpoints".to_string(), s.endpoints as u64);
+        for (kind, n) in s.events_by_kind {
+            m.insert(format!("events.{kind}"), n);
+        }
+        m
     }
 }
 
 /// The engine, configured with the server-host → endpoint mapping.
 pub(crate) fn engine_correlator(
-    _server_endpoints: &BTreeMap<String, String>,
+    server_endpoints: &BTreeMap<String, String>,
 ) -> Box<dyn Correlator> {
-    Box::new(Pending)
+    Box::new(Engine::new(EngineConfig {
+        server_endpoints: server_endpoints
+            .iter()
+            .map(|(h, e)| (h.to_ascii_lowercase(), e.clone()))
+            .collect(),
+        ..EngineConfig::default()
+    }))
 }
