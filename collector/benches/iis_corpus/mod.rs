@@ -11,9 +11,6 @@ pub const HEADER: &str = "#Software: Microsoft Internet Information Services 10.
 #Date: 2026-11-20 00:00:00\n\
 #Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-substatus sc-win32-status time-taken\n";
 
-/// Number of `#` lines in [`HEADER`].
-pub const HEADER_LINES: usize = 4;
-
 const USER_AGENTS: [&str; 8] = [
     "Dalvik/2.1.0+(Linux;+U;+Android+12;+TC52+Build/11-49-13.00)",
     "Dalvik/2.1.0+(Linux;+U;+Android+14;+Pixel+7+Build/UQ1A.240205.004)",

@@ -34,9 +34,14 @@ const FIELDS_DIRECTIVE: &[u8] = b"#Fields:";
 /// Directive whose date applies to lines that log a `time` but no `date` column.
 const DATE_DIRECTIVE: &[u8] = b"#Date:";
 
-/// A column of a W3C extended log that scepwatch reads (IIS and HTTP.sys share the names).
+/// Most columns whose positions one line records. IIS has 22 standard fields (custom ones
+/// come after them); columns past this many are still counted, not read.
+const MAX_COLUMNS: usize = 32;
+
+/// A column of the IIS W3C log that scepwatch reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
+#[repr(u8)]
+enum Field {
     Date,
     Time,
     SiteName,
@@ -62,6 +67,9 @@ pub(crate) enum Field {
     /// Any column scepwatch does not use; still counted so positions line up.
     Other,
 }
+
+/// Number of fields [`Layout`] locates (all but [`Field::Other`]).
+const FIELD_KINDS: usize = Field::Other as usize;
 
 impl Field {
     /// The IIS column this W3C field name denotes (names compare case-insensitively).
@@ -100,24 +108,55 @@ impl Field {
 /// The column layout named by one `#Fields:` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Layout {
-    columns: Vec<Field>,
-    has_date: bool,
-    has_time: bool,
+    /// Number of columns a line must have.
+    len: usize,
+    /// Column of each field (indexed by `Field as usize`), `None` when not logged (or past
+    /// [`MAX_COLUMNS`]). A field named twice is read from its first column.
+    column: [Option<u8>; FIELD_KINDS],
 }
 
 impl Layout {
     /// The layout of a `#Fields:` directive's value (the names after the colon).
     fn parse(names: &[u8]) -> Layout {
-        let columns: Vec<Field> = names
+        let mut layout = Layout {
+            len: 0,
+            column: [None; FIELD_KINDS],
+        };
+        let names = names
             .split(|b| b.is_ascii_whitespace())
-            .filter(|n| !n.is_empty())
-            .map(Field::from_iis_name)
-            .collect();
-        Layout {
-            has_date: columns.contains(&Field::Date),
-            has_time: columns.contains(&Field::Time),
-            columns,
+            .filter(|n| !n.is_empty());
+        for (i, name) in names.enumerate() {
+            layout.len += 1;
+            let field = Field::from_iis_name(name);
+            if let (Some(slot), true) = (layout.column.get_mut(field as usize), i < MAX_COLUMNS) {
+                if slot.is_none() {
+                    *slot = u8::try_from(i).ok();
+                }
+            }
         }
+        layout
+    }
+
+    /// The value of `field` in `line` whose columns end at `ends`; empty when the layout has
+    /// no such column or the line logged `-`.
+    #[inline(always)]
+    fn field<'a>(&self, line: &'a [u8], ends: &[usize; MAX_COLUMNS], field: Field) -> &'a [u8] {
+        let Some(Some(k)) = self.column.get(field as usize) else {
+            return &[];
+        };
+        let k = usize::from(*k);
+        let Some(&end) = ends.get(k) else {
+            return &[];
+        };
+        let start = match k.checked_sub(1) {
+            Some(prev) => ends.get(prev).map_or(0, |&e| e + 1),
+            None => 0,
+        };
+        dash(line.get(start..end).unwrap_or_default())
+    }
+
+    fn has(&self, field: Field) -> bool {
+        self.column.get(field as usize).is_some_and(Option::is_some)
     }
 }
 
@@ -209,95 +248,80 @@ impl IisParser {
             }
             Some(_) => {}
         }
-        if !self.layout.has_time {
+        let layout = &self.layout;
+        if !layout.has(Field::Time) {
             return Err("iis.no_time");
         }
 
+        // Where each column ends. One pass records the positions; the fields are then read by
+        // the layout's column numbers, which costs less per column than dispatching on each
+        // column's kind as it goes by.
+        let mut ends = [0usize; MAX_COLUMNS];
+        let mut count = 0usize;
+        for at in Spaces::new(line) {
+            if let Some(end) = ends.get_mut(count) {
+                *end = at;
+            }
+            count += 1;
+        }
+        if let Some(end) = ends.get_mut(count) {
+            *end = line.len();
+        }
+        count += 1;
+        if count != layout.len {
+            return Err("iis.field_count");
+        }
+        let field = |f: Field| layout.field(line, &ends, f);
+        // Numbers are checked after the field count: a wrong count shifts the columns, which
+        // explains any bad number, and is the more useful error to report.
+        let mut bad_number = false;
+        let mut u32_field = |f: Field| {
+            num_u32(field(f)).unwrap_or_else(|| {
+                bad_number = true;
+                0
+            })
+        };
+        let server_port = u32_field(Field::ServerPort);
+        let status = u32_field(Field::Status);
+        let substatus = u32_field(Field::Substatus);
+        let win32_status = u32_field(Field::Win32Status);
+        let time_taken_ms = u32_field(Field::TimeTaken);
+        let bytes_sent = num_u64(field(Field::BytesSent));
+        let bytes_received = num_u64(field(Field::BytesReceived));
+        let (Some(bytes_sent), Some(bytes_received), false) =
+            (bytes_sent, bytes_received, bad_number)
+        else {
+            return Err("iis.bad_number");
+        };
         let mut rec = IisRecord {
             time_us: 0,
-            site: &[],
-            computer_name: &[],
-            server_ip: &[],
-            method: &[],
-            uri_stem: &[],
-            uri_query: &[],
-            server_port: 0,
-            username: &[],
-            client_ip: &[],
-            version: &[],
-            user_agent: &[],
-            cookie: &[],
-            referer: &[],
-            host: &[],
-            status: 0,
-            substatus: 0,
-            win32_status: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            time_taken_ms: 0,
+            site: field(Field::SiteName),
+            computer_name: field(Field::ComputerName),
+            server_ip: field(Field::ServerIp),
+            method: field(Field::Method),
+            uri_stem: field(Field::UriStem),
+            uri_query: field(Field::UriQuery),
+            server_port,
+            username: field(Field::Username),
+            client_ip: field(Field::ClientIp),
+            version: field(Field::Version),
+            user_agent: field(Field::UserAgent),
+            cookie: field(Field::Cookie),
+            referer: field(Field::Referer),
+            host: field(Field::Host),
+            status,
+            substatus,
+            win32_status,
+            bytes_sent,
+            bytes_received,
+            time_taken_ms,
             target: IisTarget::Unspecified,
             operation: ScepOperation::Unspecified,
         };
-        let mut date: &[u8] = &[];
-        let mut time: &[u8] = &[];
-        let columns = self.layout.columns.as_slice();
-        let mut count = 0usize;
-        // A wrong field count explains a bad number (the columns are shifted), so number
-        // errors are reported only once the count is known to be right.
-        let mut bad_u32 = false;
-        let mut u32_of = |v: &[u8]| {
-            num_u32(v).unwrap_or_else(|| {
-                bad_u32 = true;
-                0
-            })
-        };
-        let mut bad_u64 = false;
-        let mut u64_of = |v: &[u8]| {
-            num_u64(v).unwrap_or_else(|| {
-                bad_u64 = true;
-                0
-            })
-        };
-        for value in Fields::new(line) {
-            let value = dash(value);
-            let Some(&field) = columns.get(count) else {
-                return Err("iis.field_count");
-            };
-            count += 1;
-            match field {
-                Field::Date => date = value,
-                Field::Time => time = value,
-                Field::SiteName => rec.site = value,
-                Field::ComputerName => rec.computer_name = value,
-                Field::ServerIp => rec.server_ip = value,
-                Field::Method => rec.method = value,
-                Field::UriStem => rec.uri_stem = value,
-                Field::UriQuery => rec.uri_query = value,
-                Field::ServerPort => rec.server_port = u32_of(value),
-                Field::Username => rec.username = value,
-                Field::ClientIp => rec.client_ip = value,
-                Field::Version => rec.version = value,
-                Field::UserAgent => rec.user_agent = value,
-                Field::Cookie => rec.cookie = value,
-                Field::Referer => rec.referer = value,
-                Field::Host => rec.host = value,
-                Field::Status => rec.status = u32_of(value),
-                Field::Substatus => rec.substatus = u32_of(value),
-                Field::Win32Status => rec.win32_status = u32_of(value),
-                Field::BytesSent => rec.bytes_sent = u64_of(value),
-                Field::BytesReceived => rec.bytes_received = u64_of(value),
-                Field::TimeTaken => rec.time_taken_ms = u32_of(value),
-                Field::Other => {}
-            }
-        }
-        if count != columns.len() {
-            return Err("iis.field_count");
-        }
-        if bad_u32 || bad_u64 {
-            return Err("iis.bad_number");
-        }
+        let (date, time) = (field(Field::Date), field(Field::Time));
+        let has_date = layout.has(Field::Date);
 
-        let day_us = if self.layout.has_date {
+        let day_us = if has_date {
             self.day_us(date).ok_or("iis.bad_time")?
         } else {
             self.directive_day_us.ok_or("iis.no_time")?
@@ -406,18 +430,22 @@ pub fn classify_target(path: &[u8]) -> IisTarget {
     if path.is_empty() {
         return IisTarget::Unspecified;
     }
-    if let Some(rest) = strip_prefix_ci(path, b"/certsrv/mscep/mscep.dll") {
+    const MSCEP: FoldKey<24> = FoldKey::new(b"/certsrv/mscep/mscep.dll");
+    const PKICLIENT: FoldKey<14> = FoldKey::new(b"/pkiclient.exe");
+    const MSCEP_ADMIN: FoldKey<20> = FoldKey::new(b"/certsrv/mscep_admin");
+    const CERT_REGISTRATION: FoldKey<27> = FoldKey::new(b"/certificateregistrationsvc");
+    if let Some(rest) = MSCEP.strip(path) {
         let rest = rest.strip_suffix(b"/").unwrap_or(rest);
-        return if rest.is_empty() || rest.eq_ignore_ascii_case(b"/pkiclient.exe") {
+        return if rest.is_empty() || PKICLIENT.is(rest) {
             IisTarget::Mscep
         } else {
             IisTarget::Other
         };
     }
-    if strip_prefix_ci(path, b"/certsrv/mscep_admin").is_some_and(ends_segment) {
+    if MSCEP_ADMIN.strip(path).is_some_and(ends_segment) {
         return IisTarget::MscepAdmin;
     }
-    if strip_prefix_ci(path, b"/CertificateRegistrationSvc").is_some_and(ends_segment) {
+    if CERT_REGISTRATION.strip(path).is_some_and(ends_segment) {
         return IisTarget::CertRegistrationSvc;
     }
     IisTarget::Other
@@ -427,11 +455,12 @@ pub fn classify_target(path: &[u8]) -> IisTarget {
 /// (case-insensitive); `Unspecified` when the query has none, `Other` for unknown values.
 pub fn operation_of(query: &[u8]) -> ScepOperation {
     // Every request line pays this, and `operation=` is nearly always the first parameter:
-    // test the key in one word, and scan (short) parameters byte by byte rather than with a
-    // vectorised search that pays its setup per call.
+    // compare the key at a fixed length, and scan (short) parameters byte by byte rather than
+    // with a vectorised search that pays its setup per call.
+    const OPERATION: FoldKey<10> = FoldKey::new(b"operation=");
     let mut rest = query;
     loop {
-        if let Some(value) = strip_operation_key(rest) {
+        if let Some(value) = OPERATION.strip(rest) {
             let end = value.iter().position(|&b| b == b'&').unwrap_or(value.len());
             return operation_named(value.get(..end).unwrap_or_default());
         }
@@ -442,30 +471,22 @@ pub fn operation_of(query: &[u8]) -> ScepOperation {
     }
 }
 
-/// `param` without a leading `operation=` (key compared case-insensitively), if it has one.
-#[inline]
-fn strip_operation_key(param: &[u8]) -> Option<&[u8]> {
-    // "operation=" is ten bytes: eight in a word, two in a half-word. OR-ing 0x20 folds case
-    // only where the key has a letter; a byte folds onto a lower-case letter only if it is
-    // that letter in either case, so the test is exact.
-    const KEY: u64 = u64::from_le_bytes(*b"operatio");
-    const KEY_TAIL: u16 = u16::from_le_bytes(*b"n=");
-    let (head, rest) = param.split_first_chunk::<8>()?;
-    let (tail, value) = rest.split_first_chunk::<2>()?;
-    let head = u64::from_le_bytes(*head) | 0x2020_2020_2020_2020;
-    let tail = u16::from_le_bytes(*tail) | 0x0020;
-    (head == KEY && tail == KEY_TAIL).then_some(value)
-}
-
 /// The operation a SCEP `operation=` value names.
 fn operation_named(value: &[u8]) -> ScepOperation {
-    let is = |name: &[u8]| value.eq_ignore_ascii_case(name);
-    match value.len() {
-        9 if is(b"GetCACaps") => ScepOperation::GetCaCaps,
-        9 if is(b"GetCACert") => ScepOperation::GetCaCert,
-        12 if is(b"PKIOperation") => ScepOperation::PkiOperation,
-        13 if is(b"GetNextCACert") => ScepOperation::GetNextCaCert,
-        _ => ScepOperation::Other,
+    const GET_CA_CAPS: FoldKey<9> = FoldKey::new(b"getcacaps");
+    const GET_CA_CERT: FoldKey<9> = FoldKey::new(b"getcacert");
+    const PKI_OPERATION: FoldKey<12> = FoldKey::new(b"pkioperation");
+    const GET_NEXT_CA_CERT: FoldKey<13> = FoldKey::new(b"getnextcacert");
+    if GET_CA_CAPS.is(value) {
+        ScepOperation::GetCaCaps
+    } else if GET_CA_CERT.is(value) {
+        ScepOperation::GetCaCert
+    } else if PKI_OPERATION.is(value) {
+        ScepOperation::PkiOperation
+    } else if GET_NEXT_CA_CERT.is(value) {
+        ScepOperation::GetNextCaCert
+    } else {
+        ScepOperation::Other
     }
 }
 
@@ -474,35 +495,67 @@ fn ends_segment(rest: &[u8]) -> bool {
     rest.is_empty() || rest.first() == Some(&b'/')
 }
 
-/// The space-separated fields of a W3C line, empty ones included (`a  b` has three).
+/// Positions of the spaces of a line, in order.
 ///
-/// Finds the spaces 64 bytes at a time as a bit mask, then hands out one field per set bit.
-/// IIS fields average a dozen bytes: too short for a vectorised search per field to pay its
+/// Finds them 64 bytes at a time as a bit mask, then hands out one position per set bit.
+/// W3C fields average a dozen bytes: too short for a vectorised search per field to pay its
 /// setup, while this costs a few vector instructions per block and two bit operations per
 /// field.
-pub(crate) struct Fields<'a> {
+pub(crate) struct Spaces<'a> {
     line: &'a [u8],
-    /// Start of the next field.
-    start: usize,
     /// Offset of the block `spaces` describes.
     block: usize,
     /// Spaces of that block not yet handed out: bit `i` for byte `block + i`.
     spaces: u64,
-    done: bool,
 }
 
-/// Bytes per block of [`Fields`]: one bit each in a `u64`.
+/// Bytes per block of [`Spaces`]: one bit each in a `u64`.
 const BLOCK: usize = 64;
+
+impl<'a> Spaces<'a> {
+    /// The spaces of `line`.
+    pub(crate) fn new(line: &'a [u8]) -> Self {
+        Spaces {
+            line,
+            block: 0,
+            spaces: space_mask(line, 0),
+        }
+    }
+}
+
+impl Iterator for Spaces<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.spaces == 0 {
+            if self.block >= self.line.len().saturating_sub(BLOCK) {
+                return None;
+            }
+            self.block += BLOCK;
+            self.spaces = space_mask(self.line, self.block);
+        }
+        let at = self.block + self.spaces.trailing_zeros() as usize;
+        self.spaces &= self.spaces - 1;
+        Some(at)
+    }
+}
+
+/// The space-separated fields of a W3C line, empty ones included (`a  b` has three).
+pub(crate) struct Fields<'a> {
+    line: &'a [u8],
+    spaces: Spaces<'a>,
+    /// Start of the next field; `None` once the last field was handed out.
+    start: Option<usize>,
+}
 
 impl<'a> Fields<'a> {
     /// The fields of `line`.
     pub(crate) fn new(line: &'a [u8]) -> Self {
         Fields {
             line,
-            start: 0,
-            block: 0,
-            spaces: space_mask(line, 0),
-            done: false,
+            spaces: Spaces::new(line),
+            start: Some(0),
         }
     }
 }
@@ -510,26 +563,15 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = &'a [u8];
 
-    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        if self.done {
-            return None;
-        }
-        loop {
-            if self.spaces != 0 {
-                let at = self.block + self.spaces.trailing_zeros() as usize;
-                self.spaces &= self.spaces - 1;
-                let field = self.line.get(self.start..at).unwrap_or_default();
-                self.start = at + 1;
-                return Some(field);
-            }
-            self.block += BLOCK;
-            if self.block >= self.line.len() {
-                self.done = true;
-                return Some(self.line.get(self.start..).unwrap_or_default());
-            }
-            self.spaces = space_mask(self.line, self.block);
-        }
+        let start = self.start?;
+        let end = self.spaces.next();
+        self.start = end.map(|at| at + 1);
+        Some(
+            self.line
+                .get(start..end.unwrap_or(self.line.len()))
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -539,18 +581,22 @@ fn space_mask(line: &[u8], at: usize) -> u64 {
     let mut mask = 0u64;
     for k in 0..BLOCK / 16 {
         let from = at + 16 * k;
-        let chunk: [u8; 16] = match line.get(from..from + 16) {
-            Some(full) => full.try_into().unwrap_or([0; 16]),
-            None if from >= line.len() => break,
-            None => {
-                let mut tail = [0u8; 16];
-                for (d, s) in tail.iter_mut().zip(line.get(from..).unwrap_or_default()) {
-                    *d = *s;
-                }
-                tail
+        let chunk_mask = if let Some(full) = line.get(from..).and_then(<[u8]>::first_chunk) {
+            spaces16(*full)
+        } else if from >= line.len() {
+            break;
+        } else if let Some(last) = line.last_chunk::<16>() {
+            // Fewer than 16 bytes left: test the line's last 16 (overlapping bytes already
+            // seen) and shift the bits of those already seen out.
+            spaces16(*last) >> (16 - (line.len() - from))
+        } else {
+            let mut short = [0u8; 16];
+            for (d, s) in short.iter_mut().zip(line.get(from..).unwrap_or_default()) {
+                *d = *s;
             }
+            spaces16(short)
         };
-        mask |= u64::from(spaces16(chunk)) << (16 * k);
+        mask |= u64::from(chunk_mask) << (16 * k);
     }
     mask
 }
@@ -580,6 +626,66 @@ fn spaces16(chunk: [u8; 16]) -> u16 {
     mask
 }
 
+/// A constant ASCII string matched with letters in either case, at a fixed length.
+///
+/// Every request line is classified, so these compares are on the hot path: the fixed length
+/// and the precomputed case mask let the compiler compare whole vectors instead of looping
+/// through the general `eq_ignore_ascii_case`. Setting bit 0x20 folds a byte onto a lower-case
+/// letter only if it is that letter in either case, so the match is exact.
+struct FoldKey<const N: usize> {
+    /// The string, lower-case.
+    key: [u8; N],
+    /// 0x20 where `key` has a letter, 0 elsewhere.
+    fold: [u8; N],
+}
+
+impl<const N: usize> FoldKey<N> {
+    /// The key for `key`, which must be lower-case.
+    const fn new(key: &[u8; N]) -> Self {
+        let mut fold = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            if key[i].is_ascii_lowercase() {
+                fold[i] = 0x20;
+            }
+            i += 1;
+        }
+        FoldKey { key: *key, fold }
+    }
+
+    /// `s` without this key at its start, if it starts with it.
+    #[inline]
+    fn strip<'a>(&self, s: &'a [u8]) -> Option<&'a [u8]> {
+        let (head, rest) = s.split_first_chunk::<N>()?;
+        // Eight bytes at a time, then the remainder byte by byte.
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let (h, f, k) = (
+            head.chunks_exact(8),
+            self.fold.chunks_exact(8),
+            self.key.chunks_exact(8),
+        );
+        let tail = h
+            .remainder()
+            .iter()
+            .zip(f.remainder())
+            .zip(k.remainder())
+            .fold(0u8, |diff, ((&b, &fold), &k)| diff | ((b | fold) ^ k));
+        let diff = h
+            .zip(f)
+            .zip(k)
+            .fold(u64::from(tail), |diff, ((b, fold), k)| {
+                diff | ((word(b) | word(fold)) ^ word(k))
+            });
+        (diff == 0).then_some(rest)
+    }
+
+    /// True when `s` is this key.
+    #[inline]
+    fn is(&self, s: &[u8]) -> bool {
+        self.strip(s).is_some_and(<[u8]>::is_empty)
+    }
+}
+
 /// `s` without `prefix`, compared ASCII case-insensitively.
 pub(crate) fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let head = s.get(..prefix.len())?;
@@ -593,10 +699,9 @@ pub(crate) fn strip_prefix_ci<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]
 /// A W3C field value, with `-` (absent) as empty.
 #[inline]
 pub(crate) fn dash(v: &[u8]) -> &[u8] {
-    if v == b"-" {
-        &[]
-    } else {
-        v
+    match v {
+        [b'-'] => &[],
+        _ => v,
     }
 }
 
@@ -622,6 +727,10 @@ fn two_digits(a: u8, b: u8) -> Option<u32> {
 /// A decimal count; empty (an absent `-`) is 0. `None` on anything but digits or overflow.
 #[inline]
 pub(crate) fn num_u32(v: &[u8]) -> Option<u32> {
+    if v.len() <= 9 {
+        // Nine digits cannot overflow: skip the checks on the common short counts.
+        return v.iter().try_fold(0u32, |n, &b| Some(n * 10 + digit(b)?));
+    }
     let mut n: u32 = 0;
     for &b in v {
         n = n.checked_mul(10)?.checked_add(digit(b)?)?;
@@ -632,6 +741,11 @@ pub(crate) fn num_u32(v: &[u8]) -> Option<u32> {
 /// [`num_u32`] for 64-bit byte counts.
 #[inline]
 pub(crate) fn num_u64(v: &[u8]) -> Option<u64> {
+    if v.len() <= 19 {
+        return v
+            .iter()
+            .try_fold(0u64, |n, &b| Some(n * 10 + u64::from(digit(b)?)));
+    }
     let mut n: u64 = 0;
     for &b in v {
         n = n.checked_mul(10)?.checked_add(u64::from(digit(b)?))?;
