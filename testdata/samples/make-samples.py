@@ -312,9 +312,12 @@ NULLABLE = "System.Nullable`1[[System.{}, System.Private.CoreLib, Version=8.0.0.
 
 
 def ps_event(event_id, level, level_name, task, task_name, opcode, opcode_name, record, t,
-             computer, message, pid, tid):
+             computer, details, pid, tid):
     """One CAPI2 event as `Get-WinEvent -LogName Microsoft-Windows-CAPI2/Operational |
-    ConvertTo-Xml -As String` prints it (PowerShell 7; the event's details go to Message)."""
+    ConvertTo-Xml -As String` prints it (PowerShell 7). CAPI2 events render no message of their
+    own: Message is the provider's pointer to the Details tab, and the details (URL, result)
+    stay in the event's UserData, which this export does not carry. `details` is kept in the
+    generator as the story's record of what the Details tab would show."""
     rows = [
         '  <Object Type="System.Diagnostics.Eventing.Reader.EventLogRecord">',
         ps_property("Id", "System.Int32", event_id),
@@ -353,7 +356,8 @@ def ps_event(event_id, level, level_name, task, task_name, opcode, opcode_name, 
                     "System.Collections.Generic.List`1[[System.Diagnostics.Eventing.Reader."
                     "EventProperty, System.Diagnostics.EventLog, Version=8.0.0.0, "
                     "Culture=neutral, PublicKeyToken=cc7b13ffcd2ddd51]]", ""),
-        ps_property("Message", "System.String", message),
+        ps_property("Message", "System.String",
+                    'For more details for this event, please refer to the "Details" section'),
         "  </Object>",
     ]
     return "\r\n".join(rows)

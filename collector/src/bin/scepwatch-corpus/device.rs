@@ -424,13 +424,15 @@ pub(crate) fn write_devices(
         line: Vec::with_capacity(8 << 10),
     };
     let mut rest = by_device.as_slice();
+    let mut bytes = 0;
     for d in 0..plan.devices.len() {
         let n = rest.partition_point(|a| a.device == d);
         let (mine, others) = rest.split_at(n);
         rest = others;
-        let bytes = writer.write(d, mine, totals)?;
-        progress.add(bytes);
+        bytes += writer.write(d, mine, totals)?;
     }
-    progress.file("device logs", 0);
+    if !plan.devices.is_empty() {
+        progress.file(&format!("{} device logs", plan.devices.len()), bytes);
+    }
     Ok(())
 }
