@@ -99,12 +99,13 @@ fn parse_tree(root: &Path) -> Vec<(String, Format, ParseStats)> {
             }
             continue;
         }
-        // Files we keep next to the logs (scripts, messages, docs) are not logs.
-        if [".py", ".sh", ".md", ".txt", ".der"]
+        // Files we keep next to the logs (scripts, messages, docs, git attributes) are not logs.
+        let name = rel.rsplit('/').next().unwrap_or(&rel);
+        let is_log_named_txt = rel.contains("Admin.txt");
+        let tooling = [".py", ".sh", ".md", ".txt", ".der"]
             .iter()
-            .any(|ext| rel.ends_with(ext))
-            && !rel.contains("Admin.txt")
-        {
+            .any(|ext| rel.ends_with(ext));
+        if name.starts_with('.') || (tooling && !is_log_named_txt) {
             continue;
         }
         let format =
