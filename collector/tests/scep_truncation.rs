@@ -133,7 +133,7 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
     );
 
     // A "certificate" of 5,000 nested definite SEQUENCEs inside an otherwise valid message:
-    // the nesting check keeps it away from the recursive certificate decoder.
+    // it is not a certificate, it is skipped without recursion and the real one still decodes.
     let mut cert = Vec::new();
     for _ in 0..5_000 {
         let len = cert.len();

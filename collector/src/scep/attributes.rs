@@ -7,7 +7,7 @@
 use bcder::decode::{Constructed, DecodeError, Source};
 use bcder::{Mode, OctetString, Oid};
 
-use super::ber::{self, Tlv};
+use super::ber;
 use super::oid::ScepAttribute;
 
 /// The SCEP attributes found so far.
@@ -42,14 +42,8 @@ impl ScepAttributes {
         }
     }
 
-    /// Decodes the complete Attribute `tlv` of `data` and keeps it if it is a SCEP one.
-    pub fn add(&mut self, data: &[u8], tlv: &Tlv, depth: usize) {
-        let Some(raw) = tlv.raw(data) else {
-            return;
-        };
-        if ber::check_nesting(data, tlv, depth).is_err() {
-            return;
-        }
+    /// Decodes one whole encoded Attribute and keeps it if it is a SCEP one.
+    pub fn add(&mut self, raw: &[u8]) {
         let decoded = Mode::Ber.decode(raw, |cons| cons.take_sequence(take_attribute));
         let Ok(Some((attr, value))) = decoded else {
             return;
@@ -109,12 +103,10 @@ fn number(text: &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scep::ber::Reader;
 
     fn add(bytes: &[u8]) -> ScepAttributes {
         let mut a = ScepAttributes::default();
-        let tlv = Reader::top().next(bytes, 0).unwrap().unwrap();
-        a.add(bytes, &tlv, 0);
+        a.add(bytes);
         a
     }
 
@@ -149,6 +141,28 @@ mod tests {
         let n = der.len();
         der[n - 1] = b'x';
         assert_eq!(add(&der).unreadable, vec!["messageType"]);
+    }
+
+    /// Wraps `inner` in a definite-length value with a four-octet length.
+    fn wrap(id: u8, inner: &[u8]) -> Vec<u8> {
+        let mut v = vec![id, 0x84];
+        v.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+        v.extend_from_slice(inner);
+        v
+    }
+
+    #[test]
+    fn deeply_nested_constructed_value_does_not_exhaust_the_stack() {
+        let mut value = vec![0x04, 0x01, b'a'];
+        for _ in 0..100_000 {
+            value = wrap(0x24, &value);
+        }
+        let mut content = TXID_OID.to_vec();
+        content.extend_from_slice(&wrap(0x31, &value));
+        assert_eq!(
+            add(&wrap(0x30, &content)).transaction_id.as_deref(),
+            Some("a")
+        );
     }
 
     #[test]

@@ -61,11 +61,6 @@ pub(crate) struct Tlv {
 }
 
 impl Tlv {
-    /// Whether the constructed bit is set.
-    pub fn constructed(&self) -> bool {
-        self.id & 0x20 != 0
-    }
-
     /// The content octets that are present.
     pub fn content<'a>(&self, data: &'a [u8]) -> &'a [u8] {
         let end = self.content_end.min(data.len());
@@ -225,33 +220,14 @@ impl Reader {
     }
 }
 
-/// Checks that a complete value nests at most [`MAX_DEPTH`] levels below `depth` and that
-/// every constructed value in it is well delimited, so a recursive decoder handed these bytes
-/// stays within a small stack.
-pub(crate) fn check_nesting(data: &[u8], tlv: &Tlv, depth: usize) -> Result<(), Stop> {
-    if !tlv.constructed() {
-        return Ok(());
-    }
-    let mut r = tlv.children();
-    while let Some(child) = r.next(data, depth + 1)? {
-        if !child.complete {
-            return Err(Stop::Truncated);
-        }
-        check_nesting(data, &child, depth + 1)?;
-    }
-    Ok(())
-}
-
 /// Skips the values left in a bcder `Constructed`.
 ///
-/// bcder 0.7.7's own `Constructed::skip_all` fails on indefinite-length content: it takes the
-/// end-of-contents octets for a missing value ("missing further values"), so every skip over
-/// BER goes through `take_opt_value`, which recognises them.
+/// bcder 0.7.7's own `Constructed::skip_all` fails on indefinite-length content: `skip_one`
+/// cannot tell it is at the end, and `skip` then takes the end-of-contents octets for a missing
+/// value ("missing further values"). `skip_opt` handles them, and walks nested values with an
+/// explicit stack rather than recursion, so any nesting depth is safe.
 pub(crate) fn skip_rest<S: Source>(cons: &mut Constructed<S>) -> Result<(), DecodeError<S::Error>> {
-    while cons
-        .take_opt_value(|_, content| skip_content(content))?
-        .is_some()
-    {}
+    while cons.skip_opt(|_, _, _| Ok(()))?.is_some() {}
     Ok(())
 }
 

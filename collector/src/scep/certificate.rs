@@ -1,13 +1,15 @@
 //! The parts of an X.509 certificate a report needs: names, serial, validity and key identifier.
 //!
 //! Only complete certificates get here, and bcder decodes them in BER mode (constructed strings
-//! and indefinite lengths included) after the walker has bounded their nesting.
+//! and indefinite lengths included). The decoding closures descend a fixed number of levels and
+//! everything else is skipped iteratively ([`ber::skip_rest`]), so deep nesting cannot exhaust
+//! the stack.
 
 use bcder::decode::{Constructed, DecodeError, Source};
 use bcder::{Mode, OctetString, Oid, Tag};
 use scepwatch_proto::time::civil_to_us;
 
-use super::ber::{self, Tlv};
+use super::ber;
 use super::oid;
 
 /// What the report keeps of one certificate.
@@ -27,10 +29,8 @@ pub(crate) struct Certificate {
     pub subject_key_id: Option<Vec<u8>>,
 }
 
-/// Decodes the complete certificate `tlv` of `data` (at nesting level `depth`).
-pub(crate) fn decode(data: &[u8], tlv: &Tlv, depth: usize) -> Option<Certificate> {
-    let raw = tlv.raw(data)?;
-    ber::check_nesting(data, tlv, depth).ok()?;
+/// Decodes one whole encoded certificate.
+pub(crate) fn decode(raw: &[u8]) -> Option<Certificate> {
     Mode::Ber
         .decode(raw, |cons| {
             cons.take_sequence(|cons| {
@@ -44,13 +44,7 @@ pub(crate) fn decode(data: &[u8], tlv: &Tlv, depth: usize) -> Option<Certificate
 
 /// Decodes a complete `IssuerAndSerialNumber` (a SignerInfo's sid): issuer as RFC 4514 text
 /// and the serial number's content octets.
-pub(crate) fn decode_issuer_and_serial(
-    data: &[u8],
-    tlv: &Tlv,
-    depth: usize,
-) -> Option<(String, Vec<u8>)> {
-    let raw = tlv.raw(data)?;
-    ber::check_nesting(data, tlv, depth).ok()?;
+pub(crate) fn decode_issuer_and_serial(raw: &[u8]) -> Option<(String, Vec<u8>)> {
     Mode::Ber
         .decode(raw, |cons| {
             cons.take_sequence(|cons| {
@@ -308,6 +302,38 @@ mod tests {
         let mut s = String::new();
         escape_value("#x\u{1}", &mut s);
         assert_eq!(s, "\\#x\\01");
+    }
+
+    #[test]
+    fn ca_certificate() {
+        let der = include_bytes!("../../testdata/scep/getcacert-reply.der");
+        let cert = decode(der).expect("decodes");
+        assert_eq!(cert.subject, "OU=SCEP CA,O=scepwatch test CA,C=US");
+        assert_eq!(cert.issuer, cert.subject);
+        assert_eq!(cert.serial, [1]);
+        // 2026-11-26T22:24:07Z, ten years.
+        assert_eq!(cert.not_before_us, 1_795_731_847_000_000);
+        assert_eq!(cert.not_after_us, 2_111_351_047_000_000);
+        assert!(cert.subject_key_id.as_ref().is_some_and(|k| k.len() == 20));
+    }
+
+    #[test]
+    fn deep_nesting_is_skipped_without_recursion() {
+        // Certificate { TBSCertificate { [0] { 100,000 nested SEQUENCEs } } }.
+        let mut v = Vec::new();
+        for _ in 0..100_000 {
+            let mut w = vec![0x30, 0x84];
+            w.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            w.extend_from_slice(&v);
+            v = w;
+        }
+        for id in [0xa0, 0x30, 0x30] {
+            let mut w = vec![id, 0x84];
+            w.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            w.extend_from_slice(&v);
+            v = w;
+        }
+        assert_eq!(decode(&v), None);
     }
 
     #[test]

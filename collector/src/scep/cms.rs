@@ -209,7 +209,7 @@ impl Walker<'_> {
                     return Err(Stop::Truncated.into());
                 }
                 if cert.id == SEQUENCE && self.walk.certificates.len() < MAX_CERTIFICATES {
-                    if let Some(parsed) = certificate::decode(self.data, &cert, D + 1) {
+                    if let Some(parsed) = cert.raw(self.data).and_then(certificate::decode) {
                         self.walk.certificates.push(parsed);
                     }
                 }
@@ -268,7 +268,9 @@ impl Walker<'_> {
             return Err(Stop::Truncated.into());
         }
         self.walk.signer_id = match sid.id {
-            SEQUENCE => certificate::decode_issuer_and_serial(self.data, &sid, d)
+            SEQUENCE => sid
+                .raw(self.data)
+                .and_then(certificate::decode_issuer_and_serial)
                 .map(|(issuer, serial)| SignerId::IssuerSerial(issuer, serial)),
             0x80 => Some(SignerId::KeyId(sid.content(self.data).to_vec())),
             _ => None,
@@ -288,7 +290,9 @@ impl Walker<'_> {
                 if !attr.complete {
                     return Err(Stop::Truncated.into());
                 }
-                self.walk.attributes.add(self.data, &attr, d + 1);
+                if let Some(raw) = attr.raw(self.data) {
+                    self.walk.attributes.add(raw);
+                }
             }
             self.place = "signatureAlgorithm";
             next = r.next(self.data, d)?;

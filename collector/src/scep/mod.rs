@@ -21,8 +21,10 @@
 //!   end-of-contents octets, and bounds nesting to 32 levels.
 //! - bcder decodes every complete sub-value the walker delimits: each certificate
 //!   ([`certificate`]: names, serial, validity, key identifier), the signer's
-//!   IssuerAndSerialNumber and each signed attribute ([`attributes`]). The walker first checks
-//!   that such a value nests at most 32 levels, so bcder's recursion stays shallow.
+//!   IssuerAndSerialNumber and each signed attribute ([`attributes`]). Its decoding closures
+//!   descend a fixed number of levels and it skips the rest with an explicit stack, so no input
+//!   can exhaust the stack; one bcder 0.7.7 bug (`skip_all` on indefinite-length content) is
+//!   worked around in [`ber::skip_rest`].
 //!
 //! A cut message thus reports everything whose bytes are present, and the strict parts come
 //! from a maintained decoder. BENCHMARKS.md ("SCEP decode") has the measured cost.

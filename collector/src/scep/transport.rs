@@ -10,6 +10,7 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
+use std::borrow::Cow;
 
 /// Standard alphabet, padding optional, stray low bits of a cut quantum accepted.
 const TOLERANT: GeneralPurpose = GeneralPurpose::new(
@@ -30,45 +31,87 @@ pub(crate) struct Decoded {
 
 /// Percent-decodes `value` (malformed escapes are kept as they are), then decodes base64.
 pub(crate) fn from_url_param(value: &[u8]) -> Decoded {
-    let mut text = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while let Some(&b) = value.get(i) {
-        if b == b'%' {
-            let hi = value.get(i + 1).copied().and_then(hex_value);
-            let lo = value.get(i + 2).copied().and_then(hex_value);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                text.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        text.push(b);
-        i += 1;
+    if memchr::memchr(b'%', value).is_none() {
+        return from_base64(value);
     }
+    let mut text = Vec::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = memchr::memchr(b'%', rest) {
+        let (plain, escape) = rest.split_at(at);
+        text.extend_from_slice(plain);
+        let hi = escape.get(1).copied().and_then(hex_value);
+        let lo = escape.get(2).copied().and_then(hex_value);
+        if let (Some(hi), Some(lo)) = (hi, lo) {
+            text.push(hi << 4 | lo);
+            rest = escape.get(3..).unwrap_or_default();
+        } else {
+            text.push(b'%');
+            rest = escape.get(1..).unwrap_or_default();
+        }
+    }
+    text.extend_from_slice(rest);
     from_base64(&text)
 }
+
+/// What a byte is to base64 text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Symbol,
+    Space,
+    Pad,
+    Other,
+}
+
+const CLASS: [Class; 256] = {
+    let mut t = [Class::Other; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => Class::Symbol,
+            b' ' | b'\t' | b'\r' | b'\n' => Class::Space,
+            b'=' => Class::Pad,
+            _ => Class::Other,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Decodes base64 text: whitespace is skipped, decoding stops at `=` or at any character outside
 /// the standard alphabet, and a cut final quantum yields the bytes it completes.
 pub(crate) fn from_base64(text: &[u8]) -> Decoded {
-    let mut symbols = Vec::with_capacity(text.len());
-    let mut stopped_at = None;
-    for (i, &c) in text.iter().enumerate() {
-        match c {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => symbols.push(c),
-            b' ' | b'\t' | b'\r' | b'\n' => {}
-            b'=' => break,
-            _ => {
-                stopped_at = Some(i);
-                break;
+    let run = text
+        .iter()
+        .position(|&c| CLASS[usize::from(c)] != Class::Symbol)
+        .unwrap_or(text.len());
+    let prefix = text.get(..run).unwrap_or_default();
+    let (symbols, stopped_at) = match text.get(run).map(|&c| CLASS[usize::from(c)]) {
+        // One unbroken run of symbols (the usual case): decode it in place.
+        None | Some(Class::Pad) => (Cow::Borrowed(prefix), None),
+        Some(Class::Other) => (Cow::Borrowed(prefix), Some(run)),
+        Some(Class::Space | Class::Symbol) => {
+            let mut kept = Vec::with_capacity(text.len());
+            let mut stopped_at = None;
+            for (i, &c) in text.iter().enumerate() {
+                match CLASS[usize::from(c)] {
+                    Class::Symbol => kept.push(c),
+                    Class::Space => {}
+                    Class::Pad => break,
+                    Class::Other => {
+                        stopped_at = Some(i);
+                        break;
+                    }
+                }
             }
+            (Cow::Owned(kept), stopped_at)
         }
-    }
+    };
     // One symbol carries six bits, less than a byte: it completes nothing.
-    if symbols.len() % 4 == 1 {
-        symbols.pop();
-    }
-    let bytes = TOLERANT.decode(&symbols).unwrap_or_default();
+    let whole = symbols.len() - usize::from(symbols.len() % 4 == 1);
+    let bytes = TOLERANT
+        .decode(symbols.get(..whole).unwrap_or_default())
+        .unwrap_or_default();
     Decoded { bytes, stopped_at }
 }
 
