@@ -19,7 +19,7 @@ use scepwatch_proto::v1::{event::Payload, HttpErrRecord, IisTarget};
 
 use super::iis::{
     classify_target, dash, date_us, num_u32, strip_prefix_ci, text, text_cut, time_of_day_us,
-    Fields,
+    trim_end, Fields,
 };
 use super::{Emit, LineParser, ParseStats, SourceContext};
 
@@ -241,13 +241,6 @@ fn path_of(uri: &[u8]) -> &[u8] {
         Some(i) => path.get(..i).unwrap_or_default(),
         None => path,
     }
-}
-
-fn trim_end(mut line: &[u8]) -> &[u8] {
-    while let [rest @ .., b' ' | b'\t' | b'\r'] = line {
-        line = rest;
-    }
-    line
 }
 
 #[cfg(test)]

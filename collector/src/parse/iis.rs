@@ -705,7 +705,8 @@ pub(crate) fn dash(v: &[u8]) -> &[u8] {
     }
 }
 
-fn trim_end(mut line: &[u8]) -> &[u8] {
+/// `line` without trailing spaces, tabs and carriage returns.
+pub(crate) fn trim_end(mut line: &[u8]) -> &[u8] {
     while let [rest @ .., b' ' | b'\t' | b'\r'] = line {
         line = rest;
     }
