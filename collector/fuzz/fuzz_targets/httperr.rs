@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let stats = parse_stream(Format::HttpErr, &ctx, data, &mut |_| events += 1)
         .expect("reading a byte slice cannot fail");
     assert_eq!(stats.events, events);
-    assert_eq!(stats.events + stats.ignored + stats.error_count(), stats.records);
+    assert_eq!(
+        stats.events + stats.ignored + stats.error_count(),
+        stats.records
+    );
 
     let mut parser = HttpErrParser::default();
     for line in data.split(|&b| b == b'\n') {
