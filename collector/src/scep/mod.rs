@@ -15,19 +15,23 @@
 //! whose every byte is present and, when one is missing, returns an error without the fields it
 //! had already passed. So:
 //!
-//! - [`ber`] is a small tolerant header walker that follows the spine ContentInfo → SignedData →
-//!   certificates → SignerInfo → signedAttrs ([`cms`]). It reads headers only, knows a cut
+//! - `ber.rs` is a small tolerant header walker that follows the spine ContentInfo → SignedData →
+//!   certificates → SignerInfo → signedAttrs (`cms.rs`). It reads headers only, knows a cut
 //!   input from a contradictory one, delimits indefinite values by walking to their
 //!   end-of-contents octets, and bounds nesting to 32 levels.
 //! - bcder decodes every complete sub-value the walker delimits: each certificate
-//!   ([`certificate`]: names, serial, validity, key identifier), the signer's
-//!   IssuerAndSerialNumber and each signed attribute ([`attributes`]). Its decoding closures
+//!   (`certificate.rs`: names, serial, validity, key identifier), the signer's
+//!   IssuerAndSerialNumber and each signed attribute (`attributes.rs`). Its decoding closures
 //!   descend a fixed number of levels and it skips the rest with an explicit stack, so no input
 //!   can exhaust the stack; one bcder 0.7.7 bug (`skip_all` on indefinite-length content) is
-//!   worked around in [`ber::skip_rest`].
+//!   worked around in `ber::skip_rest`.
 //!
 //! A cut message thus reports everything whose bytes are present, and the strict parts come
-//! from a maintained decoder. BENCHMARKS.md ("SCEP decode") has the measured cost.
+//! from a maintained decoder. `transport.rs` undoes percent-encoding and base64 first.
+//!
+//! Cost (BENCHMARKS.md, "SCEP decode"): about 8 µs for a 2.5 KB DER PKCSReq, of which the walk
+//! is under 1 µs and bcder with its allocations most of the rest; bcder is the bottleneck, at
+//! over 100,000 messages/s per core, far beyond one PKIOperation per enrollment.
 
 mod attributes;
 mod ber;
