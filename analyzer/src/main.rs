@@ -123,6 +123,9 @@ struct DiagnoseArgs {
     /// Attempts listed in full in the report (counts are always complete).
     #[arg(long, default_value_t = 200, value_name = "N")]
     max_attempts: usize,
+    /// Diagnoses of one code kept in full (all are counted and summarised).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_per_code: usize,
     /// List only diagnoses at or above this severity (counts are always complete).
     #[arg(long, value_enum, default_value = "info")]
     min_severity: MinSeverity,
@@ -293,6 +296,7 @@ fn diagnose_cmd(args: DiagnoseArgs) -> u8 {
         utc_offset_secs: args.utc_offset,
         threads: args.threads,
         max_attempts: args.max_attempts,
+        max_per_code: args.max_per_code,
         ..Options::default()
     };
     let stderr_tty = io::stderr().is_terminal();

@@ -277,7 +277,12 @@ fn walker_lists_folders_in_name_order_and_infers_hosts() {
         &root.join("inetpub/logs/LogFiles/W3SVC1/u_ex261120.log"),
         b"x",
     );
-    let w = walk(&[root.clone()], Limits::default(), &Budget::default(), &[]);
+    let w = walk(
+        std::slice::from_ref(&root),
+        Limits::default(),
+        &Budget::default(),
+        &[],
+    );
     let paths: Vec<&str> = w.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -311,4 +316,93 @@ fn the_same_file_named_twice_is_read_once() {
     let (report, rec) = run(&[dir.path().to_path_buf(), dir.path().to_path_buf()]);
     assert_eq!(rec.events.len(), 2);
     assert_eq!(report.problems.get("duplicate"), Some(&1));
+}
+
+/// Android Company Portal OMADM lines, in the shape the troubleshooting guide shows.
+fn omadm_log(url: &str) -> String {
+    format!(
+        "2026-11-20T18:29:58.1140000  VERB  Event  com.microsoft.omadm.platforms.android.certmgr.CertificateEnrollmentManager  23980    10  There are 1 requests\n\
+         2026-11-20T18:29:59.4260000  VERB  Event  org.jscep.transport.UrlConnectionGetTransport  23980    10  Sending GetCACaps(ca) to {url}?operation=GetCACaps&message=ca\n\
+         2026-11-20T18:30:00.5390000  VERB  Event  org.jscep.transport.UrlConnectionGetTransport  23980    10  Received '200 OK' when sending GetCACaps(ca) to {url}?operation=GetCACaps&message=ca\n"
+    )
+}
+
+#[test]
+fn device_logs_go_first_and_name_the_endpoint_of_the_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "https://NDES.contoso.com/certsrv/mscep/mscep.dll";
+    // Names chosen so that name order would put the server first.
+    write(
+        &dir.path().join("a-ndes01/u_ex261120.log"),
+        iis_log(3).as_bytes(),
+    );
+    write(
+        &dir.path().join("z-phone/omadm.log"),
+        omadm_log(url).as_bytes(),
+    );
+    let (report, rec) = run(&[dir.path().to_path_buf()]);
+    let kind = |e: &Event| {
+        e.source
+            .as_ref()
+            .map(|s| s.host.clone())
+            .unwrap_or_default()
+    };
+    let first_server = rec
+        .events
+        .iter()
+        .position(|e| kind(e) == "a-ndes01")
+        .unwrap();
+    let last_device = rec
+        .events
+        .iter()
+        .rposition(|e| kind(e) == "z-phone")
+        .unwrap();
+    assert!(
+        last_device < first_server,
+        "device events must precede server events"
+    );
+    let m = report
+        .mapping
+        .iter()
+        .find(|m| m.host == "a-ndes01")
+        .unwrap();
+    assert_eq!(
+        m.endpoint,
+        "https://ndes.contoso.com/certsrv/mscep/mscep.dll"
+    );
+    assert_eq!(format!("{:?}", m.source), "DeviceLogs");
+    // Server events carry the mapped endpoint; a watermark follows each file.
+    assert!(rec.events[first_server..]
+        .iter()
+        .all(|e| e.endpoint_id == m.endpoint));
+    let covered: Vec<&Watermark> = rec
+        .watermarks
+        .iter()
+        .filter(|w| w.read_up_to_us >= w.read_from_us)
+        .collect();
+    assert_eq!(covered.len(), 2);
+    assert!(covered
+        .iter()
+        .any(|w| w.endpoint_id == m.endpoint
+            && w.source.as_ref().is_some_and(|s| s.host == "a-ndes01")));
+
+    // --endpoint wins over the inference.
+    let (report, _) = run_opts(&Options {
+        inputs: vec![dir.path().to_path_buf()],
+        endpoints: vec![scepwatch_analyzer::diagnose::EndpointFlag {
+            url: "https://other.contoso.com/certsrv/mscep/mscep.dll".into(),
+            hosts: vec!["a-ndes01".into()],
+        }],
+        ..Options::default()
+    });
+    let m = report
+        .mapping
+        .iter()
+        .find(|m| m.host == "a-ndes01")
+        .unwrap();
+    assert_eq!(
+        m.endpoint,
+        "https://other.contoso.com/certsrv/mscep/mscep.dll"
+    );
+    assert!(report.mapping_note.contains("--endpoint"));
 }

@@ -69,6 +69,8 @@ pub struct Options {
     pub threads: usize,
     /// Attempts kept in full.
     pub max_attempts: usize,
+    /// Diagnoses of one code kept in full (all are counted).
+    pub max_per_code: usize,
     /// Memory parsed events may take while waiting for the engine.
     pub buffer_bytes: u64,
 }
@@ -84,6 +86,7 @@ impl Default for Options {
             utc_offset_secs: 0,
             threads: 0,
             max_attempts: 200,
+            max_per_code: 100,
             buffer_bytes: 192 << 20,
         }
     }
@@ -254,8 +257,15 @@ pub fn run_with(
         &budget,
         &counters,
         |_, msg| match msg {
-            Msg::Batch(mut events) => current.append(&mut events),
+            Msg::Batch(events) => current.append(events),
             Msg::Done(outcome) => {
+                let outcome = std::mem::replace(
+                    outcome,
+                    Outcome {
+                        stats: ParseStats::default(),
+                        problem: None,
+                    },
+                );
                 held.push((std::mem::take(&mut current), outcome));
             }
         },
@@ -353,7 +363,7 @@ pub fn run_with(
     for (job, ctx) in server_jobs.iter().zip(&server_ctxs) {
         announce(&mut *correlator, job, ctx, &ctx.endpoint_id);
     }
-    let mut collector = Collector::new(opts.max_attempts, 100_000);
+    let mut collector = Collector::new(opts.max_attempts, opts.max_per_code);
     let mut pacer = Pacer::default();
     let mut file_endpoint: Vec<Option<String>> = Vec::new();
     for (((events, outcome), job), (ctx, role)) in held
@@ -405,7 +415,7 @@ pub fn run_with(
         &counters,
         |i, msg| match msg {
             Msg::Batch(events) => {
-                for e in &events {
+                for e in events.iter() {
                     correlator.push(e);
                 }
                 pacer.events += events.len() as u64;
@@ -422,38 +432,22 @@ pub fn run_with(
                     &report.inputs,
                     job,
                     Role::Server,
-                    &outcome,
+                    outcome,
                     endpoint,
                 ));
-                add_parser_totals(&mut report.parsers, job.format, &outcome);
+                add_parser_totals(&mut report.parsers, job.format, outcome);
             }
         },
         &mut ticker,
     );
     correlator.advance(&mut collector);
     report.engine = correlator.finish(&mut collector);
-    let dropped = collector.dropped_diagnoses();
-    if dropped > 0 {
-        report.engine.insert("diagnoses_not_kept".into(), dropped);
-    }
     let per_endpoint_attempts = collector.attempts_per_endpoint();
-    let (attempts, counts, diagnoses) = collector.into_parts();
+    let diagnoses_per_endpoint = collector.diagnoses_per_endpoint();
+    let (attempts, counts, diagnoses, dcounts) = collector.into_parts();
     report.attempts = attempts;
     report.attempt_counts = counts;
-    report.diagnosis_counts.total = diagnoses.len() as u64;
-    report.diagnosis_counts.listed = diagnoses.len() as u64;
-    for d in &diagnoses {
-        *report
-            .diagnosis_counts
-            .by_severity
-            .entry(d.severity.name().into())
-            .or_insert(0) += 1;
-        *report
-            .diagnosis_counts
-            .by_code
-            .entry(d.code.clone())
-            .or_insert(0) += 1;
-    }
+    report.diagnosis_counts = dcounts;
     report.diagnoses = diagnoses;
 
     // Endpoints: every one named by a device, a probe, a flag or the mapping.
@@ -484,7 +478,7 @@ pub fn run_with(
             device_events: device_endpoints.get(&id).copied().unwrap_or(0),
             probe_events: probe_endpoints.get(&id).copied().unwrap_or(0),
             attempts: per_endpoint_attempts.get(&id).copied().unwrap_or(0),
-            diagnoses: report.diagnoses.iter().filter(|d| d.endpoint == id).count() as u64,
+            diagnoses: diagnoses_per_endpoint.get(&id).copied().unwrap_or(0),
             id,
         })
         .collect();
@@ -835,6 +829,8 @@ struct Envelope {
     msg: Msg,
     /// Bytes charged to the run-ahead budget for it.
     charged: u64,
+    /// The worker that built it, which gets the emptied batch back.
+    worker: usize,
 }
 
 #[derive(Default)]
@@ -904,7 +900,7 @@ fn parse_ordered(
     opts: &Options,
     budget: &Budget,
     counters: &Counters,
-    mut on: impl FnMut(usize, Msg),
+    mut on: impl FnMut(usize, &mut Msg),
     ticker: &mut Ticker<'_>,
 ) {
     if jobs.is_empty() {
@@ -923,9 +919,20 @@ fn parse_ordered(
         receivers.push(rx);
     }
     let next = AtomicUsize::new(0);
+    let n_workers = workers.clamp(1, jobs.len());
+    // Consumed batches go back to the worker that allocated their events: freeing on the
+    // allocating thread is much cheaper than on the engine thread, and the vectors are reused.
+    let mut returns_tx: Vec<mpsc::Sender<Vec<Event>>> = Vec::with_capacity(n_workers);
+    let mut returns_rx: Vec<Receiver<Vec<Event>>> = Vec::with_capacity(n_workers);
+    for _ in 0..n_workers {
+        let (tx, rx) = mpsc::channel();
+        returns_tx.push(tx);
+        returns_rx.push(rx);
+    }
     std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, jobs.len()) {
-            s.spawn(|| loop {
+        for (w, returned) in returns_rx.into_iter().enumerate() {
+            let (next, senders, gate) = (&next, &senders, &gate);
+            s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
                     break;
@@ -934,36 +941,50 @@ fn parse_ordered(
                     .get(i)
                     .and_then(|m| m.lock().ok().and_then(|mut o| o.take()));
                 let Some(tx) = tx else { continue };
-                let outcome = parse_job(job, ctx, opts, budget, counters, &mut |events| {
+                let mut send = |events: Vec<Event>| -> Vec<Event> {
                     let size: u64 = events.iter().map(event_size).sum();
                     let charged = gate.acquire(i, size);
-                    if tx
-                        .send(Envelope {
-                            msg: Msg::Batch(events),
-                            charged,
-                        })
-                        .is_err()
-                    {
+                    let env = Envelope {
+                        msg: Msg::Batch(events),
+                        charged,
+                        worker: w,
+                    };
+                    if tx.send(env).is_err() {
                         gate.release(charged);
                     }
-                });
+                    match returned.try_recv() {
+                        Ok(mut v) => {
+                            v.clear();
+                            v
+                        }
+                        Err(_) => Vec::with_capacity(BATCH_EVENTS),
+                    }
+                };
+                let outcome = parse_job(job, ctx, opts, budget, counters, &mut send);
                 let _ = tx.send(Envelope {
                     msg: Msg::Done(outcome),
                     charged: 0,
+                    worker: w,
                 });
+                while returned.try_recv().is_ok() {}
             });
         }
         for (i, rx) in receivers.iter().enumerate() {
             gate.set_current(i);
             loop {
                 match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(env) => {
+                    Ok(mut env) => {
                         let done = matches!(env.msg, Msg::Done(_));
                         if let Msg::Batch(events) = &env.msg {
                             ticker.events += events.len() as u64;
                         }
-                        on(i, env.msg);
+                        on(i, &mut env.msg);
                         gate.release(env.charged);
+                        if let (Msg::Batch(events), Some(back)) =
+                            (env.msg, returns_tx.get(env.worker))
+                        {
+                            let _ = back.send(events);
+                        }
                         if done {
                             ticker.files_done += 1;
                             break;
@@ -974,7 +995,7 @@ fn parse_ordered(
                         // The worker died without a word: should not happen (panics are caught).
                         on(
                             i,
-                            Msg::Done(Outcome {
+                            &mut Msg::Done(Outcome {
                                 stats: ParseStats::default(),
                                 problem: Some(("internal", "parser thread ended early".into())),
                             }),
@@ -986,6 +1007,7 @@ fn parse_ordered(
                 ticker.tick(counters.bytes.load(Ordering::Relaxed));
             }
         }
+        drop(returns_tx);
     });
 }
 
@@ -1010,7 +1032,7 @@ fn parse_job(
     opts: &Options,
     budget: &Budget,
     counters: &Counters,
-    send: &mut dyn FnMut(Vec<Event>),
+    send: &mut dyn FnMut(Vec<Event>) -> Vec<Event>,
 ) -> Outcome {
     // Counted here too, so a read that stops early still reports what it produced.
     let mut seen = ParseStats::default();
@@ -1019,10 +1041,8 @@ fn parse_job(
         seen.saw_event(e.event_time_us);
         batch.push(e);
         if batch.len() >= BATCH_EVENTS {
-            send(std::mem::replace(
-                &mut batch,
-                Vec::with_capacity(BATCH_EVENTS),
-            ));
+            let full = std::mem::take(&mut batch);
+            batch = send(full);
         }
     };
     let limits = opts.limits;
@@ -1043,7 +1063,7 @@ fn parse_job(
         }
     }));
     if !batch.is_empty() {
-        send(batch);
+        drop(send(batch));
     }
     match result {
         Ok(Ok(stats)) => Outcome {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::model::{Attempt, Diagnosis, JoinMethod, Platform, Severity};
+use crate::model::{Attempt, Diagnosis, JoinMethod, Platform, Scope, Severity};
 
 /// How a file fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -147,17 +147,102 @@ pub struct AttemptCounts {
     pub by_severity: BTreeMap<String, u64>,
 }
 
+/// Most servers / endpoints named in one [`CodeSummary`].
+const SUMMARY_NAMES: usize = 64;
+
+/// Everything about the diagnoses of one code, complete even when only some are kept in full.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CodeSummary {
+    /// Title of the code's first diagnosis.
+    pub title: String,
+    /// Catalog row.
+    pub catalog_row: u8,
+    /// Worst severity.
+    pub severity: String,
+    /// Diagnoses of this code.
+    pub count: u64,
+    /// Sum of their occurrences.
+    pub occurrences: u64,
+    /// How many are about one attempt.
+    pub attempts: u64,
+    /// Earliest evidence time, RFC 3339.
+    pub first_seen: String,
+    /// Latest evidence time, RFC 3339.
+    pub last_seen: String,
+    /// Servers named by server scopes and server-side evidence (at most 64).
+    pub servers: BTreeSet<String>,
+    /// Endpoints (at most 64).
+    pub endpoints: BTreeSet<String>,
+}
+
+impl CodeSummary {
+    fn add(&mut self, d: &Diagnosis) {
+        if self.count == 0 {
+            self.title.clone_from(&d.title);
+            self.catalog_row = d.catalog_row;
+            self.first_seen.clone_from(&d.first_seen);
+            self.last_seen.clone_from(&d.last_seen);
+            self.severity = d.severity.name().to_string();
+        }
+        self.count += 1;
+        self.occurrences += d.occurrences;
+        if severity_rank(d.severity.name()) > severity_rank(&self.severity) {
+            self.severity = d.severity.name().to_string();
+        }
+        if !d.first_seen.is_empty()
+            && (self.first_seen.is_empty() || d.first_seen < self.first_seen)
+        {
+            self.first_seen.clone_from(&d.first_seen);
+        }
+        if d.last_seen > self.last_seen {
+            self.last_seen.clone_from(&d.last_seen);
+        }
+        let mut servers: Vec<&str> = Vec::new();
+        match &d.scope {
+            Scope::Attempt(_) => self.attempts += 1,
+            Scope::Server(h) => servers.push(h),
+            Scope::Endpoint(e) => insert_capped(&mut self.endpoints, e),
+        }
+        if !d.endpoint.is_empty() {
+            insert_capped(&mut self.endpoints, &d.endpoint);
+        }
+        for e in &d.evidence {
+            if matches!(e.kind.as_str(), "iis" | "httperr" | "setup-msi" | "health") {
+                servers.push(&e.host);
+            }
+        }
+        for h in servers {
+            insert_capped(&mut self.servers, h);
+        }
+    }
+}
+
+fn insert_capped(set: &mut BTreeSet<String>, v: &str) {
+    if !v.is_empty() && set.len() < SUMMARY_NAMES && !set.contains(v) {
+        set.insert(v.to_string());
+    }
+}
+
+fn severity_rank(name: &str) -> u8 {
+    match name {
+        "critical" => 3,
+        "error" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
+
 /// Counts of diagnoses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiagnosisCounts {
     /// All diagnoses.
     pub total: u64,
-    /// Diagnoses listed in the report (after `--min-severity`).
+    /// Diagnoses listed in the report (kept in full, at or above `--min-severity`).
     pub listed: u64,
     /// By severity.
     pub by_severity: BTreeMap<String, u64>,
-    /// By code.
-    pub by_code: BTreeMap<String, u64>,
+    /// By code, complete.
+    pub by_code: BTreeMap<String, CodeSummary>,
 }
 
 /// Everything a report renders.
@@ -241,32 +326,40 @@ pub fn diagnosis_order(a: &Diagnosis, b: &Diagnosis) -> std::cmp::Ordering {
         .then_with(|| a.id.cmp(&b.id))
 }
 
-/// Receives the engine's output. Attempts are counted in full but only the `max_attempts` worst
-/// are kept, so memory stays bounded however many attempts a corpus holds. An attempt or a
-/// diagnosis the engine emits again (same ID, e.g. updated by later events) replaces the first.
+/// Receives the engine's output with bounded memory however large the corpus: attempts are
+/// counted in full but only the `max_attempts` worst are kept; diagnoses are summarised per code
+/// in full ([`CodeSummary`]) but only the `max_per_code` worst of each code are kept. An attempt
+/// or a diagnosis the engine emits again (same ID) replaces the first and is counted once.
 #[derive(Debug)]
 pub struct Collector {
     max_attempts: usize,
-    max_diagnoses: usize,
+    max_per_code: usize,
     attempts: Vec<Attempt>,
     /// ID → (join, platform, severity, endpoint index) of every attempt, to count replacements.
     seen: HashMap<String, (JoinMethod, Platform, Severity, u32)>,
     endpoints: Vec<String>,
-    diagnoses: HashMap<String, Diagnosis>,
-    dropped_diagnoses: u64,
+    /// Kept diagnoses per code.
+    diagnoses: BTreeMap<String, Vec<Diagnosis>>,
+    diagnosis_ids: std::collections::HashSet<String>,
+    codes: BTreeMap<String, CodeSummary>,
+    by_severity: BTreeMap<String, u64>,
+    per_endpoint: BTreeMap<String, u64>,
 }
 
 impl Collector {
-    /// Keeps at most `max_attempts` attempts and `max_diagnoses` diagnoses in full.
-    pub fn new(max_attempts: usize, max_diagnoses: usize) -> Self {
+    /// Keeps at most `max_attempts` attempts and `max_per_code` diagnoses of each code in full.
+    pub fn new(max_attempts: usize, max_per_code: usize) -> Self {
         Collector {
             max_attempts,
-            max_diagnoses,
+            max_per_code,
             attempts: Vec::new(),
             seen: HashMap::new(),
             endpoints: Vec::new(),
-            diagnoses: HashMap::new(),
-            dropped_diagnoses: 0,
+            diagnoses: BTreeMap::new(),
+            diagnosis_ids: std::collections::HashSet::new(),
+            codes: BTreeMap::new(),
+            by_severity: BTreeMap::new(),
+            per_endpoint: BTreeMap::new(),
         }
     }
 
@@ -303,16 +396,27 @@ impl Collector {
 
     /// Takes one diagnosis.
     pub fn diagnosis(&mut self, d: Diagnosis) {
-        if self.diagnoses.len() >= self.max_diagnoses && !self.diagnoses.contains_key(&d.id) {
-            self.dropped_diagnoses += 1;
+        let kept = self.diagnoses.entry(d.code.clone()).or_default();
+        if self.diagnosis_ids.insert(d.id.clone()) {
+            self.codes.entry(d.code.clone()).or_default().add(&d);
+            *self
+                .by_severity
+                .entry(d.severity.name().into())
+                .or_insert(0) += 1;
+            if !d.endpoint.is_empty() {
+                *self.per_endpoint.entry(d.endpoint.clone()).or_insert(0) += 1;
+            }
+        } else {
+            kept.retain(|x| x.id != d.id);
+        }
+        if self.max_per_code == 0 {
             return;
         }
-        self.diagnoses.insert(d.id.clone(), d);
-    }
-
-    /// Diagnoses not kept because of the cap.
-    pub fn dropped_diagnoses(&self) -> u64 {
-        self.dropped_diagnoses
+        kept.push(d);
+        if kept.len() >= self.max_per_code.saturating_mul(2).max(16) {
+            kept.sort_by(diagnosis_order);
+            kept.truncate(self.max_per_code);
+        }
     }
 
     /// Attempt counts per endpoint.
@@ -326,8 +430,14 @@ impl Collector {
         out
     }
 
-    /// The kept attempts (sorted) and complete counts; the diagnoses sorted.
-    pub fn into_parts(mut self) -> (Vec<Attempt>, AttemptCounts, Vec<Diagnosis>) {
+    /// Diagnosis counts per endpoint.
+    pub fn diagnoses_per_endpoint(&self) -> BTreeMap<String, u64> {
+        self.per_endpoint.clone()
+    }
+
+    /// The kept attempts (sorted) and complete counts; the kept diagnoses (sorted) and
+    /// complete counts.
+    pub fn into_parts(mut self) -> (Vec<Attempt>, AttemptCounts, Vec<Diagnosis>, DiagnosisCounts) {
         let mut counts = AttemptCounts {
             total: self.seen.len() as u64,
             ..AttemptCounts::default()
@@ -346,13 +456,24 @@ impl Collector {
         self.attempts.sort_by(attempt_order);
         self.attempts.truncate(self.max_attempts);
         counts.listed = self.attempts.len() as u64;
-        let mut diagnoses: Vec<Diagnosis> = self.diagnoses.into_values().collect();
+        let mut diagnoses: Vec<Diagnosis> = Vec::new();
+        for (_, mut kept) in self.diagnoses {
+            kept.sort_by(diagnosis_order);
+            kept.truncate(self.max_per_code);
+            diagnoses.append(&mut kept);
+        }
         diagnoses.sort_by(diagnosis_order);
         for d in &mut diagnoses {
             d.evidence
                 .sort_by(|a, b| a.time_us.cmp(&b.time_us).then(a.event_id.cmp(&b.event_id)));
         }
-        (self.attempts, counts, diagnoses)
+        let dcounts = DiagnosisCounts {
+            total: self.diagnosis_ids.len() as u64,
+            listed: diagnoses.len() as u64,
+            by_severity: self.by_severity,
+            by_code: self.codes,
+        };
+        (self.attempts, counts, diagnoses, dcounts)
     }
 }
 
@@ -392,6 +513,36 @@ mod tests {
     }
 
     #[test]
+    fn keeps_some_diagnoses_per_code_and_summarises_all() {
+        let mut c = Collector::new(10, 3);
+        for i in 0..100u64 {
+            let t = format!("2026-11-20T10:{:02}:00Z", i % 60);
+            c.diagnosis(Diagnosis {
+                id: format!("d{i:03}"),
+                code: "ndes.reached".into(),
+                catalog_row: 1,
+                severity: Severity::Info,
+                title: "The device reached NDES".into(),
+                explanation: String::new(),
+                fix: String::new(),
+                scope: Scope::Attempt(format!("a{i}")),
+                endpoint: "e".into(),
+                first_seen: t.clone(),
+                last_seen: t,
+                occurrences: 2,
+                evidence: vec![],
+            });
+        }
+        let (_, _, kept, counts) = c.into_parts();
+        assert_eq!(kept.len(), 3);
+        assert_eq!(counts.total, 100);
+        let s = &counts.by_code["ndes.reached"];
+        assert_eq!((s.count, s.occurrences, s.attempts), (100, 200, 100));
+        assert_eq!(s.first_seen, "2026-11-20T10:00:00Z");
+        assert_eq!(s.last_seen, "2026-11-20T10:59:00Z");
+    }
+
+    #[test]
     fn keeps_the_worst_attempts_and_counts_all() {
         let mut c = Collector::new(2, 100);
         for i in 0..500 {
@@ -404,7 +555,7 @@ mod tests {
         }
         // A replayed attempt is not counted twice.
         c.attempt(attempt("a000", Severity::Info, 0));
-        let (kept, counts, _) = c.into_parts();
+        let (kept, counts, _, _) = c.into_parts();
         assert_eq!(counts.total, 500);
         assert_eq!(counts.listed, 2);
         assert_eq!(kept[0].id, "a250");

@@ -14,6 +14,8 @@ use crate::model::{Attempt, Severity, Side};
 const MAX_FILE_ROWS: usize = 2000;
 /// Evidence rows per diagnosis card.
 const EVIDENCE_ROWS: usize = 10;
+/// Characters of a record shown in an evidence row (the JSON report has all 2 KiB).
+const EXCERPT_CHARS: usize = 700;
 
 const CSS: &str = r#"
 :root{--crit:#a50e0e;--err:#d93025;--warn:#b06000;--info:#1a73e8;--ok:#188038;--line:#dadce0;--muted:#5f6368}
@@ -34,7 +36,7 @@ h2{margin:28px 0 10px;font-size:18px}
 .meta-line{color:var(--muted);font-size:12px}
 .fix,.explanation{white-space:pre-wrap;margin:0}
 table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0}
-th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;font-size:12px}
+th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;font-size:12px;overflow-wrap:anywhere}
 th{background:#f1f3f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.excerpt{font-family:ui-monospace,Consolas,monospace;font-size:11.5px;word-break:break-all;white-space:pre-wrap}
@@ -64,6 +66,14 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
+        None => s.to_string(),
+    }
 }
 
 fn sev_class(s: Option<Severity>) -> &'static str {
@@ -156,8 +166,8 @@ fn card(g: &Group<'_>, h: &mut String) {
         g.occurrences,
         plural(g.occurrences)
     ));
-    if g.diagnoses.len() > 1 {
-        meta.push(format!("{} diagnoses", g.diagnoses.len()));
+    if g.count > 1 {
+        meta.push(format!("{} diagnoses", g.count));
     }
     if !g.servers.is_empty() {
         let v: Vec<String> = g.servers.iter().map(|s| esc(s)).collect();
@@ -195,7 +205,7 @@ fn card(g: &Group<'_>, h: &mut String) {
                 esc(&e.source),
                 esc(&e.kind),
                 esc(&e.note),
-                esc(&e.excerpt)
+                esc(&cut(&e.excerpt, EXCERPT_CHARS))
             );
         }
         h.push_str("</tbody></table>");
@@ -232,13 +242,20 @@ fn attempt(a: &Attempt, h: &mut String) {
     } else {
         ""
     };
+    let who = match (&a.device, a.platform) {
+        (Some(d), p) => format!("{} {}", crate::diagnose::summary::platform_name(p), d),
+        (None, crate::model::Platform::Unknown) => format!(
+            "{} client",
+            a.user_agent_family.as_deref().unwrap_or("unknown")
+        ),
+        (None, p) => format!("{} device", crate::diagnose::summary::platform_name(p)),
+    };
     let _ = write!(
         h,
-        "<details class=\"attempt {cls}\"{open}><summary><span class=\"badge {cls}\">{}</span>{} · {} {} → {} · {} ({})",
+        "<details class=\"attempt {cls}\"{open}><summary><span class=\"badge {cls}\">{}</span>{} · {} → {} · {} ({})",
         severity_label(a.severity),
         esc(&a.start),
-        esc(crate::diagnose::summary::platform_name(a.platform)),
-        esc(a.device.as_deref().unwrap_or("unknown device")),
+        esc(&who),
         esc(&if a.servers.is_empty() {
             "no server record".to_string()
         } else {

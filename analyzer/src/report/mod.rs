@@ -134,8 +134,10 @@ pub struct Group<'a> {
     pub code: &'a str,
     /// Worst severity in the group.
     pub severity: Severity,
-    /// Diagnoses, worst and earliest first.
+    /// Diagnoses kept in full, worst and earliest first.
     pub diagnoses: Vec<&'a Diagnosis>,
+    /// All diagnoses of this code (some may not be kept in full).
+    pub count: u64,
     /// Sum of occurrences.
     pub occurrences: u64,
     /// Servers named by the group's scopes and attempts.
@@ -177,6 +179,7 @@ pub fn groups(report: &RunReport, min: Severity) -> Vec<Group<'_>> {
                     code: &d.code,
                     severity: d.severity,
                     diagnoses: Vec::new(),
+                    count: 0,
                     occurrences: 0,
                     servers: BTreeSet::new(),
                     endpoints: BTreeSet::new(),
@@ -215,11 +218,28 @@ pub fn groups(report: &RunReport, min: Severity) -> Vec<Group<'_>> {
         }
         // Evidence from server-only log kinds names servers too.
         for e in &d.evidence {
-            if matches!(e.kind.as_str(), "iis" | "httperr" | "setupmsi" | "health") {
+            if matches!(e.kind.as_str(), "iis" | "httperr" | "setup-msi" | "health") {
                 g.servers.insert(e.host.clone());
             }
         }
+        g.count += 1;
         g.diagnoses.push(d);
+    }
+    // Counts from the complete per-code summaries when the run kept only some diagnoses.
+    for g in &mut out {
+        if let Some(s) = report.diagnosis_counts.by_code.get(g.code) {
+            g.count = g.count.max(s.count);
+            g.occurrences = g.occurrences.max(s.occurrences);
+            g.attempts = g.attempts.max(s.attempts);
+            g.servers.extend(s.servers.iter().cloned());
+            g.endpoints.extend(s.endpoints.iter().cloned());
+            if !s.first_seen.is_empty() && *s.first_seen < *g.first_seen {
+                g.first_seen = &s.first_seen;
+            }
+            if *s.last_seen > *g.last_seen {
+                g.last_seen = &s.last_seen;
+            }
+        }
     }
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.code.cmp(b.code)));
     out

@@ -299,8 +299,8 @@ fn diagnoses(report: &RunReport, opts: &ReportOptions, st: &Style, s: &mut Strin
             "  {} occurrence{}{}{} · {} … {}",
             num(g.occurrences),
             plural(g.occurrences),
-            if g.diagnoses.len() > 1 {
-                format!(" in {} diagnoses", g.diagnoses.len())
+            if g.count > 1 {
+                format!(" in {} diagnoses", g.count)
             } else {
                 String::new()
             },
