@@ -8,18 +8,32 @@ use scepwatch_analyzer::model::{Confidence, JoinMethod, Platform, Side};
 use scepwatch_proto::v1::{IosScep, IosStep, ScepOperation};
 use support::*;
 
-fn enrollment(tx_device: &str, tx_server: &str, skew: i64) -> (Vec<scepwatch_proto::v1::Event>, Src) {
+fn enrollment(
+    tx_device: &str,
+    tx_server: &str,
+    skew: i64,
+) -> (Vec<scepwatch_proto::v1::Event>, Src) {
     let mut dev = Src::android("pixel-7");
     let mut iis = Src::iis("ndes01");
     let mut events = android_enrollment(&mut dev, t(10, 0, 0) + skew, tx_device);
-    events.extend(iis_enrollment(&mut iis, t(10, 0, 0), "10.0.0.5", UA_ANDROID, tx_server));
+    events.extend(iis_enrollment(
+        &mut iis,
+        t(10, 0, 0),
+        "10.0.0.5",
+        UA_ANDROID,
+        tx_server,
+    ));
     (events, iis)
 }
 
 #[test]
 fn transaction_id_join_is_exact_and_high_confidence() {
     let (events, iis) = enrollment(TX, TX, 0);
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
     assert_eq!(sink.attempts.len(), 1, "{:#?}", sink.attempts);
     let a = &sink.attempts[0];
     assert_eq!(a.join, JoinMethod::TransactionId);
@@ -31,9 +45,16 @@ fn transaction_id_join_is_exact_and_high_confidence() {
     assert_eq!(a.transaction_ids, vec![TX.to_string()]);
     assert_eq!(a.client_ip.as_deref(), Some("10.0.0.5"));
     assert!(a.steps.iter().any(|s| s.side == Side::Device));
-    assert!(a.steps.iter().any(|s| s.side == Side::Server && s.what == "PKIOperation → 200"));
+    assert!(a
+        .steps
+        .iter()
+        .any(|s| s.side == Side::Server && s.what == "PKIOperation → 200"));
     assert!(a.steps.windows(2).all(|w| w[0].time_us <= w[1].time_us));
-    for code in ["device.android_progress", "ndes.reached", "ndes.request_submitted"] {
+    for code in [
+        "device.android_progress",
+        "ndes.reached",
+        "ndes.request_submitted",
+    ] {
         assert!(a.diagnoses.contains(&code.to_string()), "{:?}", a.diagnoses);
     }
 }
@@ -41,7 +62,11 @@ fn transaction_id_join_is_exact_and_high_confidence() {
 #[test]
 fn fallback_join_with_one_candidate_is_medium() {
     let (events, iis) = enrollment("", "", 0);
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
     assert_eq!(sink.attempts.len(), 1);
     assert_eq!(sink.attempts[0].join, JoinMethod::Fallback);
     assert_eq!(sink.attempts[0].confidence, Confidence::Medium);
@@ -50,7 +75,11 @@ fn fallback_join_with_one_candidate_is_medium() {
 #[test]
 fn device_clock_skew_within_join_window_still_joins() {
     let (events, iis) = enrollment("", "", 90 * S);
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
     assert_eq!(sink.attempts.len(), 1);
     assert_eq!(sink.attempts[0].join, JoinMethod::Fallback);
 }
@@ -59,13 +88,31 @@ fn device_clock_skew_within_join_window_still_joins() {
 fn several_fallback_candidates_take_the_closest_with_low_confidence() {
     let (mut events, mut iis) = enrollment("", "", 0);
     // Another Android device behind another address, a minute later.
-    events.extend(iis_enrollment(&mut iis, t(10, 1, 0), "10.0.0.6", UA_ANDROID, ""));
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
-    let joined: Vec<_> = sink.attempts.iter().filter(|a| a.join == JoinMethod::Fallback).collect();
+    events.extend(iis_enrollment(
+        &mut iis,
+        t(10, 1, 0),
+        "10.0.0.6",
+        UA_ANDROID,
+        "",
+    ));
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
+    let joined: Vec<_> = sink
+        .attempts
+        .iter()
+        .filter(|a| a.join == JoinMethod::Fallback)
+        .collect();
     assert_eq!(joined.len(), 1, "{:#?}", sink.attempts);
     assert_eq!(joined[0].confidence, Confidence::Low);
     assert_eq!(joined[0].client_ip.as_deref(), Some("10.0.0.5"));
-    let server_only: Vec<_> = sink.attempts.iter().filter(|a| a.join == JoinMethod::ServerOnly).collect();
+    let server_only: Vec<_> = sink
+        .attempts
+        .iter()
+        .filter(|a| a.join == JoinMethod::ServerOnly)
+        .collect();
     assert_eq!(server_only.len(), 1);
     assert_eq!(server_only[0].client_ip.as_deref(), Some("10.0.0.6"));
     assert_eq!(server_only[0].platform, Platform::Unknown);
@@ -77,8 +124,18 @@ fn another_user_agent_family_does_not_join() {
     let mut dev = Src::android("pixel-7");
     let mut iis = Src::iis("ndes01");
     let mut events = android_enrollment(&mut dev, t(10, 0, 0), "");
-    events.extend(iis_enrollment(&mut iis, t(10, 0, 0), "10.0.0.5", UA_IOS, ""));
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
+    events.extend(iis_enrollment(
+        &mut iis,
+        t(10, 0, 0),
+        "10.0.0.5",
+        UA_IOS,
+        "",
+    ));
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
     let mut joins: Vec<JoinMethod> = sink.attempts.iter().map(|a| a.join).collect();
     joins.sort();
     assert_eq!(joins, vec![JoinMethod::DeviceOnly, JoinMethod::ServerOnly]);
@@ -87,7 +144,11 @@ fn another_user_agent_family_does_not_join() {
 #[test]
 fn a_different_transaction_id_is_not_joined_by_time() {
     let (events, iis) = enrollment(TX, "0000AAAA", 0);
-    let sink = run(config_for(&["ndes01"]), &events, &[iis.watermark(t(9, 0, 0), t(12, 0, 0))]);
+    let sink = run(
+        config_for(&["ndes01"]),
+        &events,
+        &[iis.watermark(t(9, 0, 0), t(12, 0, 0))],
+    );
     let mut joins: Vec<JoinMethod> = sink.attempts.iter().map(|a| a.join).collect();
     joins.sort();
     assert_eq!(joins, vec![JoinMethod::DeviceOnly, JoinMethod::ServerOnly]);
@@ -101,19 +162,62 @@ fn unmapped_server_host_is_its_own_endpoint() {
     assert_eq!(sink.attempts.len(), 1);
     assert_eq!(sink.attempts[0].endpoint, "host:ndes01");
     assert_eq!(sink.attempts[0].join, JoinMethod::ServerOnly);
-    assert_eq!(sink.attempts[0].user_agent_family.as_deref(), Some("windows"));
+    assert_eq!(
+        sink.attempts[0].user_agent_family.as_deref(),
+        Some("windows")
+    );
 }
 
 #[test]
 fn requests_further_apart_than_the_gap_are_separate_sessions() {
     let mut iis = Src::iis("ndes01");
     let events = vec![
-        iis.mscep(t(10, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_WINDOWS),
-        iis.mscep(t(10, 4, 0), ScepOperation::GetCaCert, 200, 0, 0, "10.0.0.5", UA_WINDOWS),
-        iis.mscep(t(10, 9, 1), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_WINDOWS),
+        iis.mscep(
+            t(10, 0, 0),
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.5",
+            UA_WINDOWS,
+        ),
+        iis.mscep(
+            t(10, 4, 0),
+            ScepOperation::GetCaCert,
+            200,
+            0,
+            0,
+            "10.0.0.5",
+            UA_WINDOWS,
+        ),
+        iis.mscep(
+            t(10, 9, 1),
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.5",
+            UA_WINDOWS,
+        ),
         // Same time, another client and another user agent: separate sessions.
-        iis.mscep(t(10, 0, 1), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.7", UA_WINDOWS),
-        iis.mscep(t(10, 0, 2), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_IOS),
+        iis.mscep(
+            t(10, 0, 1),
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.7",
+            UA_WINDOWS,
+        ),
+        iis.mscep(
+            t(10, 0, 2),
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.5",
+            UA_IOS,
+        ),
     ];
     let sink = run(config_for(&["ndes01"]), &events, &[]);
     assert_eq!(sink.attempts.len(), 4, "{:#?}", sink.attempts);
@@ -123,15 +227,32 @@ fn requests_further_apart_than_the_gap_are_separate_sessions() {
 fn repeated_requests_fold_into_one_step_with_a_count() {
     let mut iis = Src::iis("ndes01");
     let events: Vec<_> = (0..50)
-        .map(|i| iis.mscep(t(10, 0, 0) + i * S, ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_ANDROID))
+        .map(|i| {
+            iis.mscep(
+                t(10, 0, 0) + i * S,
+                ScepOperation::GetCaCaps,
+                200,
+                0,
+                0,
+                "10.0.0.5",
+                UA_ANDROID,
+            )
+        })
         .collect();
     let sink = run(config_for(&["ndes01"]), &events, &[]);
     assert_eq!(sink.attempts.len(), 1);
     let a = &sink.attempts[0];
     assert_eq!(a.steps.len(), 1);
-    assert!(a.steps[0].what.starts_with("GetCACaps → 200 (×50 until"), "{}", a.steps[0].what);
-    let d = attempt_diag(&sink, "ndes.reached");
+    assert!(
+        a.steps[0].what.starts_with("GetCACaps → 200 (×50 until"),
+        "{}",
+        a.steps[0].what
+    );
+    // Successful server-only traffic is folded per server and hour.
+    let d = server_diag(&sink, "ndes.reached");
     assert_eq!(d.occurrences, 50);
+    assert!(d.explanation.contains("GetCACaps 50"), "{}", d.explanation);
+    assert!(a.diagnoses.is_empty());
 }
 
 #[test]
@@ -152,11 +273,36 @@ fn ios_starts_a_new_attempt_at_get_ca_cert_after_pki_operation() {
         )
     };
     let events = vec![
-        step(&mut dev, t(18, 30, 53), ScepOperation::GetCaCert, "GetCACert"),
-        step(&mut dev, t(18, 30, 54), ScepOperation::GetCaCaps, "GetCACaps"),
-        step(&mut dev, t(18, 30, 55), ScepOperation::PkiOperation, "PKIOperation"),
-        step(&mut dev, t(18, 31, 10), ScepOperation::GetCaCert, "GetCACert"),
-        step(&mut dev, t(18, 31, 11), ScepOperation::GetCaCaps, "GetCACaps"),
+        step(
+            &mut dev,
+            t(18, 30, 53),
+            ScepOperation::GetCaCert,
+            "GetCACert",
+        ),
+        step(
+            &mut dev,
+            t(18, 30, 54),
+            ScepOperation::GetCaCaps,
+            "GetCACaps",
+        ),
+        step(
+            &mut dev,
+            t(18, 30, 55),
+            ScepOperation::PkiOperation,
+            "PKIOperation",
+        ),
+        step(
+            &mut dev,
+            t(18, 31, 10),
+            ScepOperation::GetCaCert,
+            "GetCACert",
+        ),
+        step(
+            &mut dev,
+            t(18, 31, 11),
+            ScepOperation::GetCaCaps,
+            "GetCACaps",
+        ),
     ];
     let sink = run(EngineConfig::default(), &events, &[]);
     assert_eq!(sink.attempts.len(), 2);

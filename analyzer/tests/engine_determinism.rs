@@ -50,9 +50,24 @@ fn scenario() -> Scenario {
     early_watermarks.push(d1.watermark(t(10, 0, 0), t(12, 0, 0)));
     // iOS device joined by the fallback to ndes02.
     let mut d2 = Src::ios("iphone-12");
-    early.push(ios_url(&mut d2, t(10, 20, 0), ScepOperation::GetCaCert, "GetCACert"));
-    early.push(ios_url(&mut d2, t(10, 20, 1), ScepOperation::GetCaCaps, "GetCACaps"));
-    early.push(ios_url(&mut d2, t(10, 20, 2), ScepOperation::PkiOperation, "PKIOperation"));
+    early.push(ios_url(
+        &mut d2,
+        t(10, 20, 0),
+        ScepOperation::GetCaCert,
+        "GetCACert",
+    ));
+    early.push(ios_url(
+        &mut d2,
+        t(10, 20, 1),
+        ScepOperation::GetCaCaps,
+        "GetCACaps",
+    ));
+    early.push(ios_url(
+        &mut d2,
+        t(10, 20, 2),
+        ScepOperation::PkiOperation,
+        "PKIOperation",
+    ));
     early_watermarks.push(d2.watermark(t(10, 20, 0), t(12, 0, 0)));
     // Android device whose requests never arrive.
     let mut d3 = Src::android("galaxy-s21");
@@ -75,7 +90,13 @@ fn scenario() -> Scenario {
     let mut h1 = Src::health("ndes01");
     early.push(h1.fact(
         t(9, 30, 0),
-        cert_fact(CertRole::RaEncryption, "CN=NDES01-MSCEP-RA", "AA11", t(9, 30, 0) + 10 * 24 * 60 * MIN, &[]),
+        cert_fact(
+            CertRole::RaEncryption,
+            "CN=NDES01-MSCEP-RA",
+            "AA11",
+            t(9, 30, 0) + 10 * 24 * 60 * MIN,
+            &[],
+        ),
     ));
     early.push(h1.fact(
         t(11, 45, 0),
@@ -88,7 +109,13 @@ fn scenario() -> Scenario {
     let mut h2 = Src::health("ndes02");
     early.push(h2.fact(
         t(9, 30, 0),
-        cert_fact(CertRole::RootStoreIntermediate, "CN=Contoso Issuing CA", "BB22", t(23, 0, 0), &[]),
+        cert_fact(
+            CertRole::RootStoreIntermediate,
+            "CN=Contoso Issuing CA",
+            "BB22",
+            t(23, 0, 0),
+            &[],
+        ),
     ));
     early_watermarks.push(h2.watermark(t(9, 30, 0), t(12, 0, 0)));
     let mut he2 = Src::httperr("ndes02");
@@ -107,10 +134,26 @@ fn scenario() -> Scenario {
     let mut n1 = Src::iis("ndes01");
     let mut e1 = iis_enrollment(&mut n1, t(10, 0, 0), "10.0.0.5", UA_ANDROID, TX);
     for i in 0..3 {
-        e1.push(n1.mscep(t(10, 30, i), ScepOperation::GetCaCert, 500, 0, 1346, "10.0.0.7", UA_WINDOWS));
+        e1.push(n1.mscep(
+            t(10, 30, i),
+            ScepOperation::GetCaCert,
+            500,
+            0,
+            1346,
+            "10.0.0.7",
+            UA_WINDOWS,
+        ));
     }
     for i in 0..300 {
-        e1.push(n1.mscep(t(9, 0, 0) + i * 30 * S, ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.20", UA_WINDOWS));
+        e1.push(n1.mscep(
+            t(9, 0, 0) + i * 30 * S,
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.20",
+            UA_WINDOWS,
+        ));
     }
     e1.push(n1.cert_registration(t(10, 0, 20), 403));
     e1.sort_by_key(|e| (e.event_time_us, e.position));
@@ -118,10 +161,26 @@ fn scenario() -> Scenario {
     let mut n2 = Src::iis("ndes02");
     let mut e2 = iis_enrollment(&mut n2, t(10, 20, 0), "10.0.0.8", UA_IOS, "");
     for i in 0..5 {
-        e2.push(n2.mscep(t(10, 50, i), ScepOperation::GetCaCaps, 503, 0, 0, "10.0.0.9", UA_ANDROID));
+        e2.push(n2.mscep(
+            t(10, 50, i),
+            ScepOperation::GetCaCaps,
+            503,
+            0,
+            0,
+            "10.0.0.9",
+            UA_ANDROID,
+        ));
     }
     for i in 0..300 {
-        e2.push(n2.mscep(t(9, 0, 15) + i * 30 * S, ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.21", UA_WINDOWS));
+        e2.push(n2.mscep(
+            t(9, 0, 15) + i * 30 * S,
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.21",
+            UA_WINDOWS,
+        ));
     }
     e2.sort_by_key(|e| (e.event_time_us, e.position));
     Scenario {
@@ -187,7 +246,10 @@ fn diff(got: &(Vec<String>, Vec<String>), want: &(Vec<String>, Vec<String>)) -> 
     out
 }
 
-fn check(got: (Vec<String>, Vec<String>), want: (Vec<String>, Vec<String>)) -> Result<(), TestCaseError> {
+fn check(
+    got: (Vec<String>, Vec<String>),
+    want: (Vec<String>, Vec<String>),
+) -> Result<(), TestCaseError> {
     prop_assert!(got == want, "{}", diff(&got, &want));
     Ok(())
 }
@@ -217,7 +279,7 @@ impl Rng {
 }
 
 enum Op {
-    Event(Event),
+    Event(Box<Event>),
     Mark(Watermark),
 }
 
@@ -262,7 +324,7 @@ proptest! {
         let mut ops: Vec<Op> = Vec::new();
         let mut early = s.early.clone();
         rng.shuffle(&mut early);
-        ops.extend(early.into_iter().map(Op::Event));
+        ops.extend(early.into_iter().map(|e| Op::Event(Box::new(e))));
         let mut ew = s.early_watermarks.clone();
         rng.shuffle(&mut ew);
         ops.extend(ew.into_iter().map(Op::Mark));
@@ -286,7 +348,7 @@ proptest! {
         }
         for (i, ev) in iis.into_iter().enumerate() {
             ops.extend(slots[i].drain(..).map(Op::Mark));
-            ops.push(Op::Event(ev));
+            ops.push(Op::Event(Box::new(ev)));
         }
         if let Some(last) = slots.last_mut() {
             ops.extend(last.drain(..).map(Op::Mark));
@@ -305,7 +367,7 @@ proptest! {
         let mut ops: Vec<Op> = Vec::new();
         let mut early = s.early.clone();
         rng.shuffle(&mut early);
-        ops.extend(early.into_iter().map(Op::Event));
+        ops.extend(early.into_iter().map(|e| Op::Event(Box::new(e))));
         // A random merge of the IIS sources, each in time order.
         let mut queues: Vec<std::collections::VecDeque<Event>> =
             s.iis.iter().map(|(_, e)| e.iter().cloned().collect()).collect();
@@ -318,7 +380,7 @@ proptest! {
             // Take a run of a few events from that source.
             for _ in 0..=rng.below(40) {
                 match queues[q].pop_front() {
-                    Some(ev) => ops.push(Op::Event(ev)),
+                    Some(ev) => ops.push(Op::Event(Box::new(ev))),
                     None => break,
                 }
             }
@@ -348,6 +410,11 @@ fn both_modes_agree_and_the_scenario_covers_the_catalog() {
         "health.ra_cert_expiring",
         "health.root_store_intermediate",
     ] {
-        assert!(d_imp.iter().any(|d| d.contains(&format!("\"code\":\"{code}\""))), "{code} missing");
+        assert!(
+            d_imp
+                .iter()
+                .any(|d| d.contains(&format!("\"code\":\"{code}\""))),
+            "{code} missing"
+        );
     }
 }

@@ -76,13 +76,20 @@ fn device_attempt_waits_for_every_server_of_its_endpoint() {
     e.watermark(&n1.watermark(t(9, 0, 0), t(12, 0, 0)));
     let mut sink = CollectSink::default();
     e.advance(&mut sink);
-    assert!(sink.attempts.is_empty(), "ndes02 has not been read: must wait");
+    assert!(
+        sink.attempts.is_empty(),
+        "ndes02 has not been read: must wait"
+    );
     e.watermark(&n2.watermark(t(9, 0, 0), t(12, 0, 0)));
     e.advance(&mut sink);
     assert_eq!(sink.attempts.len(), 1);
     assert_eq!(sink.attempts[0].join, JoinMethod::DeviceOnly);
     let d = attempt_diag(&sink, "network.blocked_before_ndes");
-    assert!(d.explanation.contains("ndes01, ndes02"), "{}", d.explanation);
+    assert!(
+        d.explanation.contains("ndes01, ndes02"),
+        "{}",
+        d.explanation
+    );
     dev_events.clear();
 }
 
@@ -95,10 +102,17 @@ fn row_2_needs_every_server_to_cover_the_window() {
     let sink = run(
         explicit(&["ndes01", "ndes02"]),
         &events,
-        &[n1.watermark(t(9, 0, 0), t(12, 0, 0)), n2.watermark(t(10, 30, 0), t(12, 0, 0))],
+        &[
+            n1.watermark(t(9, 0, 0), t(12, 0, 0)),
+            n2.watermark(t(10, 30, 0), t(12, 0, 0)),
+        ],
     );
     let d = attempt_diag(&sink, "attempt.server_not_observed");
-    assert!(d.explanation.contains("ndes02 (2026-11-20T09:58:00Z"), "{}", d.explanation);
+    assert!(
+        d.explanation.contains("ndes02 (2026-11-20T09:58:00Z"),
+        "{}",
+        d.explanation
+    );
     assert!(of(&sink, "network.blocked_before_ndes").is_empty());
     assert!(d.fix.contains("IIS logs"));
 }
@@ -109,14 +123,38 @@ fn implicit_coverage_comes_from_the_events_read() {
     let mut iis = Src::iis("ndes01");
     let mut events = device_call(&mut dev, t(10, 0, 0));
     // The server log has other traffic before and after the attempt, none from this device.
-    events.push(iis.mscep(t(9, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.9", UA_WINDOWS));
-    events.push(iis.mscep(t(11, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.9", UA_WINDOWS));
+    events.push(iis.mscep(
+        t(9, 0, 0),
+        ScepOperation::GetCaCaps,
+        200,
+        0,
+        0,
+        "10.0.0.9",
+        UA_WINDOWS,
+    ));
+    events.push(iis.mscep(
+        t(11, 0, 0),
+        ScepOperation::GetCaCaps,
+        200,
+        0,
+        0,
+        "10.0.0.9",
+        UA_WINDOWS,
+    ));
     let sink = run(config_for(&["ndes01"]), &events, &[]);
     attempt_diag(&sink, "network.blocked_before_ndes");
     // A log that ends before the attempt does not cover it.
     let mut iis = Src::iis("ndes01");
     let mut events = device_call(&mut dev, t(10, 0, 0));
-    events.push(iis.mscep(t(9, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.9", UA_WINDOWS));
+    events.push(iis.mscep(
+        t(9, 0, 0),
+        ScepOperation::GetCaCaps,
+        200,
+        0,
+        0,
+        "10.0.0.9",
+        UA_WINDOWS,
+    ));
     let sink = run(config_for(&["ndes01"]), &events, &[]);
     attempt_diag(&sink, "attempt.server_not_observed");
 }
@@ -150,8 +188,24 @@ fn announced_source_covers_nothing_but_is_expected() {
 fn late_events_are_counted() {
     let mut iis = Src::iis("ndes01");
     let mut e = Engine::new(config_for(&["ndes01"]));
-    e.push(&iis.mscep(t(12, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_WINDOWS));
-    e.push(&iis.mscep(t(10, 0, 0), ScepOperation::GetCaCaps, 200, 0, 0, "10.0.0.5", UA_WINDOWS));
+    e.push(&iis.mscep(
+        t(12, 0, 0),
+        ScepOperation::GetCaCaps,
+        200,
+        0,
+        0,
+        "10.0.0.5",
+        UA_WINDOWS,
+    ));
+    e.push(&iis.mscep(
+        t(10, 0, 0),
+        ScepOperation::GetCaCaps,
+        200,
+        0,
+        0,
+        "10.0.0.5",
+        UA_WINDOWS,
+    ));
     assert_eq!(e.stats().late_events, 1);
     assert_eq!(e.stats().events_by_kind.get("iis"), Some(&2));
 }
@@ -174,7 +228,11 @@ fn stall_timeout_releases_a_device_attempt_of_a_silent_server() {
     assert!(sink.attempts.is_empty());
     e.watermark(&n1.watermark(t(9, 0, 0), t(11, 30, 0)));
     e.advance(&mut sink);
-    assert_eq!(sink.attempts.len(), 1, "ndes02 stayed silent an hour: released anyway");
+    assert_eq!(
+        sink.attempts.len(),
+        1,
+        "ndes02 stayed silent an hour: released anyway"
+    );
     attempt_diag(&sink, "attempt.server_not_observed");
 }
 
@@ -187,7 +245,11 @@ fn streaming_keeps_state_bounded() {
     let mut sink = CollectSink::default();
     let mut max_open = 0;
     let mut max_bytes = 0;
-    let ops = [ScepOperation::GetCaCaps, ScepOperation::GetCaCert, ScepOperation::PkiOperation];
+    let ops = [
+        ScepOperation::GetCaCaps,
+        ScepOperation::GetCaCert,
+        ScepOperation::PkiOperation,
+    ];
     for i in 0..60_000i64 {
         let time = t(0, 0, 0) + i * 1_400_000; // one request every 1.4 s for a day
         let client = format!("10.1.{}.{}", (i / 3 / 250) % 250, (i / 3) % 250);
@@ -205,5 +267,8 @@ fn streaming_keeps_state_bounded() {
     assert!(max_open < 1_000, "open sessions grew to {max_open}");
     assert!(max_bytes < 8 << 20, "state grew to {max_bytes} bytes");
     // One server-scope diagnosis per symptom and hour at most: none here (all 200).
-    assert!(sink.diagnoses.iter().all(|d| d.code == "ndes.reached" || d.code == "ndes.request_submitted"));
+    assert!(sink
+        .diagnoses
+        .iter()
+        .all(|d| d.code == "ndes.reached" || d.code == "ndes.request_submitted"));
 }

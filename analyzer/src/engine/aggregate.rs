@@ -34,6 +34,10 @@ pub(crate) enum AggKind {
     Install,
     /// A probe result of this code.
     Probe(&'static str),
+    /// mscep.dll requests answered 200 (row 1 at server scope).
+    Reached,
+    /// PKIOperation requests answered 200 (row 17 at server scope).
+    Submitted,
 }
 
 /// Bucket key.
@@ -55,6 +59,8 @@ pub(crate) struct Agg {
     pub evidence: Vec<(EventKey, Evidence)>,
     /// A sentence from the earliest record (health issues, installs).
     pub text: Option<(EventKey, String)>,
+    /// Occurrences per SCEP operation (indexed by the `ScepOperation` value).
+    pub by_operation: [u64; 6],
 }
 
 impl Default for Agg {
@@ -65,6 +71,7 @@ impl Default for Agg {
             last_us: i64::MIN,
             evidence: Vec::new(),
             text: None,
+            by_operation: [0; 6],
         }
     }
 }

@@ -113,12 +113,20 @@ impl HostContext {
     }
 
     /// w3wp.exe crashes with event time in `[from_us, to_us]`, in time order.
-    pub fn w3wp_crashes(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &Record<AppCrash>> {
+    pub fn w3wp_crashes(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> impl Iterator<Item = &Record<AppCrash>> {
         range(&self.crashes, from_us, to_us).filter(|r| is_w3wp(&r.data.application))
     }
 
     /// CAPI2 errors in `[from_us, to_us]`.
-    pub fn capi2_between(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &Record<Capi2Event>> {
+    pub fn capi2_between(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> impl Iterator<Item = &Record<Capi2Event>> {
         range(&self.capi2, from_us, to_us)
     }
 
@@ -242,11 +250,31 @@ impl HostContext {
                 + 160
         }
         let mut n = 0;
-        n += self.crashes.values().map(|r| ev(&r.evidence) + 200).sum::<usize>();
-        n += self.capi2.values().map(|r| ev(&r.evidence) + 300).sum::<usize>();
-        n += self.installs.values().map(|r| ev(&r.evidence) + 200).sum::<usize>();
-        n += self.health.values().map(|r| ev(&r.evidence) + 300).sum::<usize>();
-        n += self.httperr.values().map(|r| ev(&r.evidence) + 300).sum::<usize>();
+        n += self
+            .crashes
+            .values()
+            .map(|r| ev(&r.evidence) + 200)
+            .sum::<usize>();
+        n += self
+            .capi2
+            .values()
+            .map(|r| ev(&r.evidence) + 300)
+            .sum::<usize>();
+        n += self
+            .installs
+            .values()
+            .map(|r| ev(&r.evidence) + 200)
+            .sum::<usize>();
+        n += self
+            .health
+            .values()
+            .map(|r| ev(&r.evidence) + 300)
+            .sum::<usize>();
+        n += self
+            .httperr
+            .values()
+            .map(|r| ev(&r.evidence) + 300)
+            .sum::<usize>();
         n += self
             .cert_registration
             .values()

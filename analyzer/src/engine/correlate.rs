@@ -41,7 +41,12 @@ fn overlap(a: (i64, i64), b: (i64, i64)) -> i64 {
 }
 
 /// Chooses the sessions of `sessions` (closed, unjoined, same endpoint) that `seg` joins.
-pub(crate) fn join(seg: &Segment, sessions: &[Session], names: &Interner, join_window_us: i64) -> Join {
+pub(crate) fn join(
+    seg: &Segment,
+    sessions: &[Session],
+    names: &Interner,
+    join_window_us: i64,
+) -> Join {
     if !seg.tx.is_empty() {
         let hits: Vec<usize> = sessions
             .iter()
@@ -120,7 +125,14 @@ mod tests {
 
     const S: i64 = 1_000_000;
 
-    fn session(names: &mut Interner, host: &str, family: UaFamily, start: i64, end: i64, tx: &[&str]) -> Session {
+    fn session(
+        names: &mut Interner,
+        host: &str,
+        family: UaFamily,
+        start: i64,
+        end: i64,
+        tx: &[&str],
+    ) -> Session {
         let key = SessionKey {
             endpoint: names.intern("ep"),
             host: names.intern(host),
@@ -153,7 +165,12 @@ mod tests {
             session(&mut n, "a", UaFamily::Android, 100 * S, 110 * S, &[]),
             session(&mut n, "b", UaFamily::Android, 5000 * S, 5010 * S, &["TX1"]),
         ];
-        let j = join(&seg(Platform::Android, 100 * S, 110 * S, &["TX1"]), &sessions, &n, 120 * S);
+        let j = join(
+            &seg(Platform::Android, 100 * S, 110 * S, &["TX1"]),
+            &sessions,
+            &n,
+            120 * S,
+        );
         assert_eq!(j.method, JoinMethod::TransactionId);
         assert_eq!(j.confidence, Confidence::High);
         assert_eq!(j.sessions, vec![1]);
@@ -166,8 +183,16 @@ mod tests {
             session(&mut n, "a", UaFamily::Android, 100 * S, 110 * S, &[]),
             session(&mut n, "a", UaFamily::Ios, 100 * S, 110 * S, &[]),
         ];
-        let j = join(&seg(Platform::Android, 200 * S, 210 * S, &[]), &sessions, &n, 120 * S);
-        assert_eq!((j.method, j.confidence, j.sessions), (JoinMethod::Fallback, Confidence::Medium, vec![0]));
+        let j = join(
+            &seg(Platform::Android, 200 * S, 210 * S, &[]),
+            &sessions,
+            &n,
+            120 * S,
+        );
+        assert_eq!(
+            (j.method, j.confidence, j.sessions),
+            (JoinMethod::Fallback, Confidence::Medium, vec![0])
+        );
     }
 
     #[test]
@@ -177,8 +202,16 @@ mod tests {
             session(&mut n, "a", UaFamily::Android, 100 * S, 110 * S, &[]),
             session(&mut n, "b", UaFamily::Android, 195 * S, 215 * S, &[]),
         ];
-        let j = join(&seg(Platform::Android, 200 * S, 210 * S, &[]), &sessions, &n, 120 * S);
-        assert_eq!((j.method, j.confidence, j.sessions), (JoinMethod::Fallback, Confidence::Low, vec![1]));
+        let j = join(
+            &seg(Platform::Android, 200 * S, 210 * S, &[]),
+            &sessions,
+            &n,
+            120 * S,
+        );
+        assert_eq!(
+            (j.method, j.confidence, j.sessions),
+            (JoinMethod::Fallback, Confidence::Low, vec![1])
+        );
     }
 
     #[test]
@@ -188,7 +221,12 @@ mod tests {
             session(&mut n, "a", UaFamily::Android, 1000 * S, 1010 * S, &[]),
             session(&mut n, "a", UaFamily::Android, 200 * S, 210 * S, &["OTHER"]),
         ];
-        let j = join(&seg(Platform::Android, 200 * S, 210 * S, &["MINE"]), &sessions, &n, 120 * S);
+        let j = join(
+            &seg(Platform::Android, 200 * S, 210 * S, &["MINE"]),
+            &sessions,
+            &n,
+            120 * S,
+        );
         assert_eq!(j.method, JoinMethod::DeviceOnly);
         assert!(j.sessions.is_empty());
     }

@@ -67,7 +67,10 @@ pub(crate) fn marker(p: &DevicePayload) -> Marker {
 pub(crate) fn transaction_id(p: &DevicePayload) -> Option<Box<str>> {
     match p {
         DevicePayload::Android(a) => normalize_tx(&a.transaction_id),
-        DevicePayload::Ios(i) => i.scep.as_ref().and_then(|s| normalize_tx(&s.transaction_id)),
+        DevicePayload::Ios(i) => i
+            .scep
+            .as_ref()
+            .and_then(|s| normalize_tx(&s.transaction_id)),
         DevicePayload::Windows(_) => None,
     }
 }
@@ -248,7 +251,8 @@ mod tests {
             AndroidStep::EnrollStart,
         ];
         for (i, st) in steps.iter().enumerate() {
-            src.records.insert((i as i64 * S, i as u64, [i as u8; 16]), android(*st));
+            src.records
+                .insert((i as i64 * S, i as u64, [i as u8; 16]), android(*st));
         }
         let segs = src.segments(300 * S);
         let sizes: Vec<usize> = segs.iter().map(|s| s.keys.len()).collect();
@@ -268,7 +272,8 @@ mod tests {
             (IosStep::UrlRequest, ScepOperation::GetCaCaps),
         ];
         for (i, (st, op)) in steps.iter().enumerate() {
-            src.records.insert((i as i64 * S, i as u64, [i as u8; 16]), ios(*st, *op));
+            src.records
+                .insert((i as i64 * S, i as u64, [i as u8; 16]), ios(*st, *op));
         }
         let sizes: Vec<usize> = src.segments(300 * S).iter().map(|s| s.keys.len()).collect();
         assert_eq!(sizes, vec![4, 2]);
@@ -277,9 +282,12 @@ mod tests {
     #[test]
     fn gap_cuts() {
         let mut src = DeviceSource::default();
-        src.records.insert((0, 0, [0; 16]), android(AndroidStep::Sending));
-        src.records.insert((301 * S, 1, [1; 16]), android(AndroidStep::Sending));
-        src.records.insert((602 * S, 2, [2; 16]), android(AndroidStep::Sending));
+        src.records
+            .insert((0, 0, [0; 16]), android(AndroidStep::Sending));
+        src.records
+            .insert((301 * S, 1, [1; 16]), android(AndroidStep::Sending));
+        src.records
+            .insert((602 * S, 2, [2; 16]), android(AndroidStep::Sending));
         assert_eq!(src.segments(300 * S).len(), 3);
         assert_eq!(src.segments(400 * S).len(), 1);
     }

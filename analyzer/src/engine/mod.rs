@@ -53,6 +53,8 @@
 //!   server progress is emitted anyway (for a service where some collector went silent).
 //!
 //! Finalized attempts are emitted and dropped; host context is pruned after two days of progress.
+//! Successful mscep.dll requests are also folded per server and bucket (rows 1 and 17 at server
+//! scope); attempts only carry those two info diagnoses when a device log is part of them.
 //!
 //! # Determinism
 //!
@@ -68,16 +70,18 @@
 //! `read_from_us` announces a source without covering anything). Events arriving after their
 //! window was closed are counted in [`EngineStats::late_events`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use scepwatch_proto::time::to_rfc3339;
+use attempt::time_text as to_rfc3339;
 use scepwatch_proto::v1::event::Payload;
 use scepwatch_proto::v1::{
     Event, IisRequest, IisTarget, ScepOperation, SourceId, SourceKind, Watermark,
 };
 use scepwatch_proto::{endpoint, event_id_hex, SourceKey};
 
-use crate::model::{Attempt, Diagnosis, Evidence, JoinMethod, Platform, Scope, Severity, Side, Step};
+use crate::model::{
+    Attempt, Diagnosis, Evidence, JoinMethod, Platform, Scope, Severity, Side, Step,
+};
 use crate::rule::{self, catalog, Coverage, DeviceEvent, DevicePayload, Finding, HostCoverage};
 
 mod aggregate;
@@ -106,6 +110,9 @@ pub const CONTEXT_RETENTION_US: i64 = 2 * 24 * 60 * MINUTE_US;
 /// Server-only attempts are remembered (span and family only) this long, so a device log arriving
 /// later is not mistaken for blocked traffic.
 pub const RELEASED_RETENTION_US: i64 = 24 * 60 * MINUTE_US;
+
+/// Most user agents whose family is remembered (the cache starts over beyond).
+const MAX_USER_AGENTS: usize = 65_536;
 
 /// Most server-only attempts remembered per endpoint.
 pub const RELEASED_MAX: usize = 100_000;
@@ -244,7 +251,7 @@ struct EndpointState {
     iis_hosts: BTreeSet<Sym>,
     probe_sources: Vec<SourceIdx>,
     pending: Vec<Session>,
-    released: Vec<Released>,
+    released: VecDeque<Released>,
 }
 
 /// A device attempt not finalized yet, as seen by the session release check.
@@ -269,6 +276,8 @@ pub struct Engine {
     open: HashMap<SessionKey, Vec<Session>>,
     devices: BTreeMap<SourceIdx, DeviceSource>,
     aggs: BTreeMap<AggKey, Agg>,
+    /// User-agent digest → family (classifying a user agent is the costly part of a request).
+    ua_families: HashMap<u64, UaFamily>,
     global_progress: Option<i64>,
     pruned_at: i64,
     events_by_kind: [u64; 11],
@@ -328,7 +337,13 @@ fn id16(event: &Event) -> [u8; 16] {
     out
 }
 
-fn make_evidence(names: &Interner, src: &SourceState, event: &Event, id: &[u8; 16], note: String) -> Evidence {
+fn make_evidence(
+    names: &Interner,
+    src: &SourceState,
+    event: &Event,
+    id: &[u8; 16],
+    note: String,
+) -> Evidence {
     Evidence {
         event_id: event_id_hex(id),
         time: to_rfc3339(event.event_time_us),
@@ -344,7 +359,11 @@ fn make_evidence(names: &Interner, src: &SourceState, event: &Event, id: &[u8; 1
 fn iis_note(r: &IisRequest) -> String {
     let mut s = format!(
         "{} {} → {}",
-        if r.method.is_empty() { "GET" } else { &r.method },
+        if r.method.is_empty() {
+            "GET"
+        } else {
+            &r.method
+        },
         rule::operation_name(r.operation()),
         r.status
     );
@@ -379,6 +398,7 @@ impl Engine {
             open: HashMap::new(),
             devices: BTreeMap::new(),
             aggs: BTreeMap::new(),
+            ua_families: HashMap::new(),
             global_progress: None,
             pruned_at: i64::MIN,
             events_by_kind: [0; 11],
@@ -462,7 +482,8 @@ impl Engine {
         let path = self.names.intern(&source.path);
         let role = initial_role(kind, &source.path);
         let idx = SourceIdx::try_from(self.sources.len()).unwrap_or(SourceIdx::MAX);
-        self.sources.push(SourceState::new(host, path, kind_name(kind), role));
+        self.sources
+            .push(SourceState::new(host, path, kind_name(kind), role));
         self.source_index.insert(key, idx);
         match role {
             Role::Iis => self.host_state(host).iis_sources.push(idx),
@@ -478,8 +499,12 @@ impl Engine {
 
     /// Updates progress bookkeeping after source `idx` changed.
     fn bump_progress(&mut self, idx: SourceIdx) {
-        let Some(src) = self.sources.get(idx as usize) else { return };
-        let Some(p) = src.progress(self.config.implicit_watermarks) else { return };
+        let Some(src) = self.sources.get(idx as usize) else {
+            return;
+        };
+        let Some(p) = src.progress(self.config.implicit_watermarks) else {
+            return;
+        };
         if Self::server_role(src.role) {
             self.global_progress = Some(self.global_progress.map_or(p, |g| g.max(p)));
         }
@@ -504,24 +529,32 @@ impl Engine {
         match &event.payload {
             Some(Payload::Iis(r)) => self.push_iis(idx, event, r, id),
             Some(Payload::Httperr(r)) => self.push_httperr(idx, event, r, id),
-            Some(Payload::AppCrash(c)) => {
-                self.push_context(idx, event, id, |ctx, key, rec| ctx.add_crash(key, rec.with(c.clone())))
-            }
-            Some(Payload::Capi2(c)) => {
-                self.push_context(idx, event, id, |ctx, key, rec| ctx.add_capi2(key, rec.with(c.clone())))
-            }
+            Some(Payload::AppCrash(c)) => self.push_context(idx, event, id, |ctx, key, rec| {
+                ctx.add_crash(key, rec.with(c.clone()))
+            }),
+            Some(Payload::Capi2(c)) => self.push_context(idx, event, id, |ctx, key, rec| {
+                ctx.add_capi2(key, rec.with(c.clone()))
+            }),
             Some(Payload::ConnectorInstall(i)) => self.push_install(idx, event, i, id),
             Some(Payload::Health(h)) => self.push_health(idx, event, h, id),
             Some(Payload::Probe(p)) => self.push_probe(idx, event, p, id),
-            Some(Payload::Android(a)) => {
-                self.push_device(idx, event, id, Platform::Android, DevicePayload::Android(a.clone()))
-            }
+            Some(Payload::Android(a)) => self.push_device(
+                idx,
+                event,
+                id,
+                Platform::Android,
+                DevicePayload::Android(a.clone()),
+            ),
             Some(Payload::Ios(i)) => {
                 self.push_device(idx, event, id, Platform::Ios, DevicePayload::Ios(i.clone()))
             }
-            Some(Payload::WindowsScep(w)) => {
-                self.push_device(idx, event, id, Platform::Windows, DevicePayload::Windows(w.clone()))
-            }
+            Some(Payload::WindowsScep(w)) => self.push_device(
+                idx,
+                event,
+                id,
+                Platform::Windows,
+                DevicePayload::Windows(w.clone()),
+            ),
             None => {
                 if let Some(s) = self.sources.get_mut(idx as usize) {
                     s.observe(t);
@@ -532,7 +565,9 @@ impl Engine {
     }
 
     fn observe(&mut self, idx: SourceIdx, t: i64) {
-        let Some(src) = self.sources.get_mut(idx as usize) else { return };
+        let Some(src) = self.sources.get_mut(idx as usize) else {
+            return;
+        };
         src.observe(t);
         if !self.config.implicit_watermarks {
             return;
@@ -555,7 +590,9 @@ impl Engine {
     fn push_iis(&mut self, idx: SourceIdx, event: &Event, r: &IisRequest, id: [u8; 16]) {
         let t = event.event_time_us;
         let gap = self.config.attempt_gap_us;
-        let Some(src) = self.sources.get(idx as usize) else { return };
+        let Some(src) = self.sources.get(idx as usize) else {
+            return;
+        };
         let host = src.host;
         // Late: older than the server's progress by more than a gap (its session may be gone).
         if let Some(p) = self.hosts.get(&host).and_then(|h| h.iis_progress) {
@@ -575,10 +612,9 @@ impl Engine {
             let cap = self.config.evidence_per_diagnosis;
             let (names, sources) = (&self.names, &self.sources);
             if let Some(src) = sources.get(idx as usize) {
-                self.aggs
-                    .entry(key)
-                    .or_default()
-                    .offer((t, id), cap, || make_evidence(names, src, event, &id, iis_note(r)));
+                self.aggs.entry(key).or_default().offer((t, id), cap, || {
+                    make_evidence(names, src, event, &id, iis_note(r))
+                });
             }
         }
         match target {
@@ -588,8 +624,14 @@ impl Engine {
                     let ev = self.evidence(idx, event, &id, iis_note(r));
                     let data = r.clone();
                     let h = self.host_state(host);
-                    h.context
-                        .add_cert_registration((t, id), Record { time_us: t, evidence: ev, data });
+                    h.context.add_cert_registration(
+                        (t, id),
+                        Record {
+                            time_us: t,
+                            evidence: ev,
+                            data,
+                        },
+                    );
                 }
                 return;
             }
@@ -598,9 +640,12 @@ impl Engine {
         if r.status == 503 {
             self.host_state(host).context.mark_unavailable(t);
         }
+        if r.status == 200 {
+            self.count_ok(idx, host, event, r, id);
+        }
         let endpoint = self.server_endpoint(idx, host, &event.endpoint_id);
-        let (family, ua) = self.user_agent(idx, &r.user_agent);
-        let client = self.client(idx, &r.client_ip);
+        let (family, ua) = self.user_agent(&r.user_agent);
+        let client = self.names.intern(&r.client_ip);
         let key = SessionKey {
             endpoint,
             host,
@@ -641,6 +686,38 @@ impl Engine {
         }
     }
 
+    /// Folds a 200 on mscep.dll into its server's row-1 (and, for PKIOperation, row-17) bucket.
+    fn count_ok(&mut self, idx: SourceIdx, host: Sym, event: &Event, r: &IisRequest, id: [u8; 16]) {
+        let t = event.event_time_us;
+        let bucket = self.bucket(t);
+        let cap = self.config.evidence_per_diagnosis;
+        let op = usize::try_from(r.operation).unwrap_or(0).min(5);
+        let pki = r.operation() == ScepOperation::PkiOperation;
+        let (names, sources) = (&self.names, &self.sources);
+        let Some(src) = sources.get(idx as usize) else {
+            return;
+        };
+        for kind in [AggKind::Reached, AggKind::Submitted] {
+            if kind == AggKind::Submitted && !pki {
+                continue;
+            }
+            let agg = self
+                .aggs
+                .entry(AggKey {
+                    scope: AggScope::Server(host),
+                    kind,
+                    bucket,
+                })
+                .or_default();
+            if let Some(n) = agg.by_operation.get_mut(op) {
+                *n += 1;
+            }
+            agg.offer((t, id), cap, || {
+                make_evidence(names, src, event, &id, iis_note(r))
+            });
+        }
+    }
+
     fn server_endpoint(&mut self, idx: SourceIdx, host: Sym, endpoint_id: &str) -> Sym {
         let ep = if endpoint_id.is_empty() {
             self.host_state(host).default_endpoint
@@ -672,32 +749,17 @@ impl Engine {
         ep
     }
 
-    fn user_agent(&mut self, idx: SourceIdx, ua: &str) -> (UaFamily, u64) {
-        let Some(src) = self.sources.get_mut(idx as usize) else {
-            return (user_agent::family(ua), ua_digest(ua));
-        };
-        if let Some((last, fam, dig)) = &src.ua_cache {
-            if &**last == ua {
-                return (*fam, *dig);
-            }
+    fn user_agent(&mut self, ua: &str) -> (UaFamily, u64) {
+        let dig = ua_digest(ua);
+        if let Some(f) = self.ua_families.get(&dig) {
+            return (*f, dig);
+        }
+        if self.ua_families.len() >= MAX_USER_AGENTS {
+            self.ua_families.clear();
         }
         let fam = user_agent::family(ua);
-        let dig = ua_digest(ua);
-        src.ua_cache = Some((ua.into(), fam, dig));
+        self.ua_families.insert(dig, fam);
         (fam, dig)
-    }
-
-    fn client(&mut self, idx: SourceIdx, ip: &str) -> Sym {
-        if let Some((last, sym)) = self.sources.get(idx as usize).and_then(|s| s.client_cache.as_ref()) {
-            if &**last == ip {
-                return *sym;
-            }
-        }
-        let sym = self.names.intern(ip);
-        if let Some(s) = self.sources.get_mut(idx as usize) {
-            s.client_cache = Some((ip.into(), sym));
-        }
-        sym
     }
 
     fn evidence(&self, idx: SourceIdx, event: &Event, id: &[u8; 16], note: String) -> Evidence {
@@ -716,13 +778,21 @@ impl Engine {
         }
     }
 
-    fn push_httperr(&mut self, idx: SourceIdx, event: &Event, r: &scepwatch_proto::v1::HttpErrRecord, id: [u8; 16]) {
+    fn push_httperr(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        r: &scepwatch_proto::v1::HttpErrRecord,
+        id: [u8; 16],
+    ) {
         let t = event.event_time_us;
         self.observe(idx, t);
         if !rule::httperr_relevant(r) {
             return;
         }
-        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else {
+            return;
+        };
         let note = format!("HTTP.sys {} {} {}", r.status, r.reason, r.url);
         if let Some(sym) = rule::classify_httperr(r) {
             let key = AggKey {
@@ -744,9 +814,14 @@ impl Engine {
             }
         }
         let ev = self.evidence(idx, event, &id, note);
-        self.host_state(host)
-            .context
-            .add_httperr((t, id), Record { time_us: t, evidence: ev, data: r.clone() });
+        self.host_state(host).context.add_httperr(
+            (t, id),
+            Record {
+                time_us: t,
+                evidence: ev,
+                data: r.clone(),
+            },
+        );
     }
 
     fn push_context(
@@ -758,16 +833,35 @@ impl Engine {
     ) {
         let t = event.event_time_us;
         self.observe(idx, t);
-        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else {
+            return;
+        };
         let ev = self.evidence(idx, event, &id, String::new());
-        add(&mut self.host_state(host).context, (t, id), PartialRecord { time_us: t, evidence: ev });
+        add(
+            &mut self.host_state(host).context,
+            (t, id),
+            PartialRecord {
+                time_us: t,
+                evidence: ev,
+            },
+        );
     }
 
-    fn push_install(&mut self, idx: SourceIdx, event: &Event, i: &scepwatch_proto::v1::ConnectorInstall, id: [u8; 16]) {
+    fn push_install(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        i: &scepwatch_proto::v1::ConnectorInstall,
+        id: [u8; 16],
+    ) {
         let t = event.event_time_us;
         let data = i.clone();
-        self.push_context(idx, event, id, |ctx, key, rec| ctx.add_install(key, rec.with(data)));
-        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        self.push_context(idx, event, id, |ctx, key, rec| {
+            ctx.add_install(key, rec.with(data))
+        });
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else {
+            return;
+        };
         let host_name = self.names.name(host).to_string();
         if let Some(text) = rule::connector::install_failed(&host_name, i) {
             let key = AggKey {
@@ -783,11 +877,21 @@ impl Engine {
         }
     }
 
-    fn push_health(&mut self, idx: SourceIdx, event: &Event, h: &scepwatch_proto::v1::HealthFact, id: [u8; 16]) {
+    fn push_health(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        h: &scepwatch_proto::v1::HealthFact,
+        id: [u8; 16],
+    ) {
         let t = event.event_time_us;
         let data = h.clone();
-        self.push_context(idx, event, id, |ctx, key, rec| ctx.add_health(key, rec.with(data)));
-        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else { return };
+        self.push_context(idx, event, id, |ctx, key, rec| {
+            ctx.add_health(key, rec.with(data))
+        });
+        let Some(host) = self.sources.get(idx as usize).map(|s| s.host) else {
+            return;
+        };
         let host_name = self.names.name(host).to_string();
         for issue in rule::health::check(&host_name, h, t, &self.config) {
             let key = AggKey {
@@ -803,7 +907,13 @@ impl Engine {
         }
     }
 
-    fn push_probe(&mut self, idx: SourceIdx, event: &Event, p: &scepwatch_proto::v1::ProbeResult, id: [u8; 16]) {
+    fn push_probe(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        p: &scepwatch_proto::v1::ProbeResult,
+        id: [u8; 16],
+    ) {
         let t = event.event_time_us;
         self.observe(idx, t);
         let ep_name = if !event.endpoint_id.is_empty() {
@@ -828,7 +938,14 @@ impl Engine {
         }
     }
 
-    fn push_device(&mut self, idx: SourceIdx, event: &Event, id: [u8; 16], platform: Platform, payload: DevicePayload) {
+    fn push_device(
+        &mut self,
+        idx: SourceIdx,
+        event: &Event,
+        id: [u8; 16],
+        platform: Platform,
+        payload: DevicePayload,
+    ) {
         let t = event.event_time_us;
         // An event-log source carrying event 36 is a device's log, not a server's.
         if let Some(src) = self.sources.get_mut(idx as usize) {
@@ -878,7 +995,9 @@ impl Engine {
     pub fn watermark(&mut self, wm: &Watermark) {
         self.watermarks += 1;
         let idx = self.source_of(wm.source.as_ref());
-        let Some(src) = self.sources.get_mut(idx as usize) else { return };
+        let Some(src) = self.sources.get_mut(idx as usize) else {
+            return;
+        };
         src.watermark(wm.read_from_us, wm.read_up_to_us);
         let (role, host) = (src.role, src.host);
         match role {
@@ -934,7 +1053,9 @@ impl Engine {
     /// without IIS log is measured by its newest context source. A known source with no progress
     /// at all (explicit mode, no watermark yet) holds it back.
     fn host_ready(&self, host: Sym, t: i64) -> bool {
-        let Some(h) = self.hosts.get(&host) else { return false };
+        let Some(h) = self.hosts.get(&host) else {
+            return false;
+        };
         let mut context: Vec<i64> = Vec::with_capacity(h.other_sources.len());
         for &s in &h.other_sources {
             match self.progress_of(s) {
@@ -967,7 +1088,9 @@ impl Engine {
         if self.stalled(t) {
             return true;
         }
-        let Some(st) = self.endpoints.get(&ep) else { return false };
+        let Some(st) = self.endpoints.get(&ep) else {
+            return false;
+        };
         if st.iis_hosts.is_empty() || !st.iis_hosts.iter().all(|&h| self.host_ready(h, t)) {
             return false;
         }
@@ -994,12 +1117,18 @@ impl Engine {
         let keys: Vec<SessionKey> = self.open.keys().copied().collect();
         for k in keys {
             let progress = self.hosts.get(&k.host).and_then(|h| h.iis_progress);
-            let Some(list) = self.open.get_mut(&k) else { continue };
+            let Some(list) = self.open.get_mut(&k) else {
+                continue;
+            };
             let mut keep = Vec::new();
             for s in list.drain(..) {
                 let closed = force || progress.is_some_and(|p| p > s.end.saturating_add(gap));
                 if closed {
-                    self.endpoints.entry(k.endpoint).or_default().pending.push(s);
+                    self.endpoints
+                        .entry(k.endpoint)
+                        .or_default()
+                        .pending
+                        .push(s);
                 } else {
                     keep.push(s);
                 }
@@ -1079,7 +1208,7 @@ impl Engine {
             if let Some(st) = self.endpoints.get_mut(&ep) {
                 st.pending = keep;
             }
-            release.sort_by(|a, b| (a.start, a.first).cmp(&(b.start, b.first)));
+            release.sort_by_key(|a| (a.start, a.first));
             for s in release {
                 self.finalize_server_only(ep, s, out);
             }
@@ -1114,16 +1243,30 @@ impl Engine {
     }
 
     fn endpoint_ready(&self, ep: Sym, t: i64) -> bool {
-        let Some(st) = self.endpoints.get(&ep) else { return false };
-        let probes: Vec<i64> = st.probe_sources.iter().filter_map(|&s| self.progress_of(s)).collect();
+        let Some(st) = self.endpoints.get(&ep) else {
+            return false;
+        };
+        let probes: Vec<i64> = st
+            .probe_sources
+            .iter()
+            .filter_map(|&s| self.progress_of(s))
+            .collect();
         if probes.is_empty() || probes.iter().any(|&p| p < t) {
             return false;
         }
-        st.iis_hosts.iter().all(|&h| self.host_ready(h, t) || self.hosts.get(&h).is_none_or(|x| x.iis_sources.is_empty() && x.other_sources.is_empty()))
+        st.iis_hosts.iter().all(|&h| {
+            self.host_ready(h, t)
+                || self
+                    .hosts
+                    .get(&h)
+                    .is_none_or(|x| x.iis_sources.is_empty() && x.other_sources.is_empty())
+        })
     }
 
     fn prune(&mut self) {
-        let Some(g) = self.global_progress else { return };
+        let Some(g) = self.global_progress else {
+            return;
+        };
         if g.saturating_sub(self.pruned_at) < 60 * MINUTE_US {
             return;
         }
@@ -1138,24 +1281,32 @@ impl Engine {
         }
     }
 
-    fn server_part(&self, s: &Session) -> rule::ServerPart {
+    /// The rules' view of a session; samples of successful requests are only built when
+    /// `ok_samples` (an attempt with a device side, where rows 1 and 17 cite them).
+    fn server_part(&self, s: &Session, ok_samples: bool) -> rule::ServerPart {
         let mut classes: Vec<&session::Class> = s.classes.iter().collect();
         classes.sort_by_key(|c| c.first);
         let requests = classes
             .into_iter()
             .map(|c| {
-                let sample = self.sources.get(c.sample.source as usize).map(|src| Evidence {
-                    event_id: event_id_hex(&c.sample.key.1),
-                    time: to_rfc3339(c.sample.key.0),
-                    time_us: c.sample.key.0,
-                    host: self.names.name(src.host).to_string(),
-                    source: self.names.name(src.path).to_string(),
-                    kind: src.kind_name.to_string(),
-                    excerpt: c.sample.excerpt.to_string(),
-                    note: String::new(),
-                });
+                let wanted = ok_samples || c.status != 200;
+                let sample = self
+                    .sources
+                    .get(c.sample.source as usize)
+                    .filter(|_| wanted)
+                    .map(|src| Evidence {
+                        event_id: event_id_hex(&c.sample.key.1),
+                        time: to_rfc3339(c.sample.key.0),
+                        time_us: c.sample.key.0,
+                        host: self.names.name(src.host).to_string(),
+                        source: self.names.name(src.path).to_string(),
+                        kind: src.kind_name.to_string(),
+                        excerpt: c.sample.excerpt.to_string(),
+                        note: String::new(),
+                    });
                 rule::RequestClass {
-                    operation: ScepOperation::try_from(c.operation).unwrap_or(ScepOperation::Unspecified),
+                    operation: ScepOperation::try_from(c.operation)
+                        .unwrap_or(ScepOperation::Unspecified),
                     status: c.status,
                     substatus: c.substatus,
                     win32_status: c.win32,
@@ -1163,6 +1314,7 @@ impl Engine {
                     first_us: c.first.0,
                     last_us: c.last.0,
                     max_query_length: c.max_query,
+                    first_event_id: event_id_hex(&c.first.1),
                     sample,
                 }
             })
@@ -1224,7 +1376,13 @@ impl Engine {
         }
     }
 
-    fn finalize_device(&mut self, src: SourceIdx, seg: &Segment, records: Vec<DeviceRecord>, out: &mut dyn Sink) {
+    fn finalize_device(
+        &mut self,
+        src: SourceIdx,
+        seg: &Segment,
+        records: Vec<DeviceRecord>,
+        out: &mut dyn Sink,
+    ) {
         let jw = self.config.join_window_us;
         let (join, sessions) = match seg.endpoint {
             Some(ep) => {
@@ -1242,16 +1400,28 @@ impl Engine {
                         }
                         ((j.method, j.confidence), taken)
                     }
-                    None => ((JoinMethod::DeviceOnly, crate::model::Confidence::High), Vec::new()),
+                    None => (
+                        (JoinMethod::DeviceOnly, crate::model::Confidence::High),
+                        Vec::new(),
+                    ),
                 }
             }
-            None => ((JoinMethod::DeviceOnly, crate::model::Confidence::High), Vec::new()),
+            None => (
+                (JoinMethod::DeviceOnly, crate::model::Confidence::High),
+                Vec::new(),
+            ),
         };
         let device_host = self
             .sources
             .get(src as usize)
             .map(|s| self.names.name(s.host).to_string());
-        self.emit_attempt(seg.endpoint, Some((device_host, seg.platform, records)), sessions, join, out);
+        self.emit_attempt(
+            seg.endpoint,
+            Some((device_host, seg.platform, records)),
+            sessions,
+            join,
+            out,
+        );
     }
 
     fn finalize_server_only(&mut self, ep: Sym, s: Session, out: &mut dyn Sink) {
@@ -1266,9 +1436,14 @@ impl Engine {
         );
         if let Some(st) = self.endpoints.get_mut(&ep) {
             if st.released.len() >= RELEASED_MAX {
-                st.released.remove(0);
+                st.released.pop_front();
             }
-            st.released.push(Released { start, end, family, id });
+            st.released.push_back(Released {
+                start,
+                end,
+                family,
+                id,
+            });
         }
     }
 
@@ -1281,9 +1456,15 @@ impl Engine {
         join: (JoinMethod, crate::model::Confidence),
         out: &mut dyn Sink,
     ) -> String {
-        let endpoint_name = ep.map(|e| self.names.name(e).to_string()).unwrap_or_default();
+        let endpoint_name = ep
+            .map(|e| self.names.name(e).to_string())
+            .unwrap_or_default();
         sessions.sort_by(|a, b| {
-            (self.names.name(a.key.host), a.start, a.first).cmp(&(self.names.name(b.key.host), b.start, b.first))
+            (self.names.name(a.key.host), a.start, a.first).cmp(&(
+                self.names.name(b.key.host),
+                b.start,
+                b.first,
+            ))
         });
         let (device_host, platform, records) = match device {
             Some((h, p, r)) => (h, p, r),
@@ -1293,7 +1474,10 @@ impl Engine {
         let mut first: Option<EventKey> = sessions.iter().map(|s| s.first).min();
         let mut start = sessions.iter().map(|s| s.start).min().unwrap_or(i64::MAX);
         let mut end = sessions.iter().map(|s| s.end).max().unwrap_or(i64::MIN);
-        let mut tx: BTreeSet<String> = sessions.iter().flat_map(|s| s.tx.iter().map(|t| t.to_string())).collect();
+        let mut tx: BTreeSet<String> = sessions
+            .iter()
+            .flat_map(|s| s.tx.iter().map(|t| t.to_string()))
+            .collect();
         for e in &device_events {
             start = start.min(e.time_us);
             end = end.max(e.time_us);
@@ -1317,7 +1501,11 @@ impl Engine {
             Some(s) => s.key.family,
             None => UaFamily::of_platform(platform),
         };
-        let servers: Vec<rule::ServerPart> = sessions.iter().map(|s| self.server_part(s)).collect();
+        let with_device = !device_events.is_empty();
+        let servers: Vec<rule::ServerPart> = sessions
+            .iter()
+            .map(|s| self.server_part(s, with_device))
+            .collect();
         let coverage = match (join.0, ep) {
             (JoinMethod::DeviceOnly, Some(ep)) => self.coverage(ep, start, end, family),
             _ => Coverage::default(),
@@ -1413,17 +1601,36 @@ impl Engine {
             AggScope::Server(h) => {
                 let hs = self.hosts.get(&h);
                 let ctx = hs.map(|x| &x.context).unwrap_or(&empty);
-                let ep = hs.map(|x| self.names.name(x.default_endpoint).to_string()).unwrap_or_default();
+                let ep = hs
+                    .map(|x| self.names.name(x.default_endpoint).to_string())
+                    .unwrap_or_default();
                 let findings = match &k.kind {
-                    AggKind::Symptom(sym) => rule::server_findings(*sym, &summary, ctx, &self.config),
-                    AggKind::Health(code, _) | AggKind::Probe(code) => {
-                        let text = agg.text.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
-                        vec![Finding::new(code, format!("{text} {}", agg.span_sentence()))
-                            .with_evidence(summary.evidence.clone())
-                            .with_occurrences(agg.count, agg.first_us, agg.last_us)]
+                    AggKind::Symptom(sym) => {
+                        rule::server_findings(*sym, &summary, ctx, &self.config)
                     }
+                    AggKind::Health(code, _) | AggKind::Probe(code) => {
+                        let text = agg
+                            .text
+                            .as_ref()
+                            .map(|(_, t)| t.clone())
+                            .unwrap_or_default();
+                        vec![
+                            Finding::new(code, format!("{text} {}", agg.span_sentence()))
+                                .with_evidence(summary.evidence.clone())
+                                .with_occurrences(agg.count, agg.first_us, agg.last_us),
+                        ]
+                    }
+                    AggKind::Reached => vec![rule::iis_status::reached_server(
+                        &summary,
+                        &agg.by_operation,
+                    )],
+                    AggKind::Submitted => vec![rule::iis_status::submitted_server(&summary)],
                     AggKind::Install => {
-                        let text = agg.text.as_ref().map(|(_, t)| t.clone()).unwrap_or_default();
+                        let text = agg
+                            .text
+                            .as_ref()
+                            .map(|(_, t)| t.clone())
+                            .unwrap_or_default();
                         vec![Finding::new(catalog::CONNECTOR_INSTALL_FAILED, text)
                             .with_evidence(summary.evidence.clone())
                             .with_occurrences(agg.count, agg.first_us, agg.last_us)]
@@ -1444,10 +1651,16 @@ impl Engine {
                     .unwrap_or_default();
                 contexts.sort_by(|a, b| a.host.cmp(&b.host));
                 let findings = match &k.kind {
-                    AggKind::Probe(code) => rule::probe::endpoint_findings(code, &summary, &contexts, &self.config),
+                    AggKind::Probe(code) => {
+                        rule::probe::endpoint_findings(code, &summary, &contexts, &self.config)
+                    }
                     _ => Vec::new(),
                 };
-                (Scope::Endpoint(summary_host.clone()), summary_host.clone(), findings)
+                (
+                    Scope::Endpoint(summary_host.clone()),
+                    summary_host.clone(),
+                    findings,
+                )
             }
         };
         for f in findings {
@@ -1471,7 +1684,8 @@ impl Engine {
         let pending_sessions: usize = self.endpoints.values().map(|e| e.pending.len()).sum();
         let device_records: usize = self.devices.values().map(|d| d.records.len()).sum();
         let gap = self.config.attempt_gap_us;
-        let open_device_attempts: usize = self.devices.values().map(|d| d.segments(gap).len()).sum();
+        let open_device_attempts: usize =
+            self.devices.values().map(|d| d.segments(gap).len()).sum();
         let context_records: usize = self
             .hosts
             .values()
@@ -1495,9 +1709,17 @@ impl Engine {
             .map(Session::approx_bytes)
             .sum::<usize>();
         bytes += self.open.len() * 64;
-        bytes += self.devices.values().map(DeviceSource::approx_bytes).sum::<usize>();
+        bytes += self
+            .devices
+            .values()
+            .map(DeviceSource::approx_bytes)
+            .sum::<usize>();
         bytes += self.aggs.values().map(Agg::approx_bytes).sum::<usize>();
-        bytes += self.hosts.values().map(|h| h.context.approx_bytes() + 256).sum::<usize>();
+        bytes += self
+            .hosts
+            .values()
+            .map(|h| h.context.approx_bytes() + 256)
+            .sum::<usize>();
         bytes += self
             .endpoints
             .values()
@@ -1578,10 +1800,12 @@ fn steps(view: &rule::AttemptView<'_>) -> Vec<Step> {
                 side: Side::Server,
                 host: s.host.clone(),
                 what,
-                event_id: r.sample.as_ref().map(|e| e.event_id.clone()).unwrap_or_default(),
+                event_id: r.first_event_id.clone(),
             });
         }
     }
-    steps.sort_by(|a, b| (a.time_us, a.side, &a.event_id, &a.what).cmp(&(b.time_us, b.side, &b.event_id, &b.what)));
+    steps.sort_by(|a, b| {
+        (a.time_us, a.side, &a.event_id, &a.what).cmp(&(b.time_us, b.side, &b.event_id, &b.what))
+    });
     steps
 }

@@ -23,6 +23,21 @@ pub(crate) const MAX_CLASSES: usize = 32;
 /// Most transactionIDs kept per session (the smallest, so the choice is order-independent).
 pub(crate) const MAX_TRANSACTION_IDS: usize = 8;
 
+/// Longest excerpt kept as the sample of a class of successful requests (a PKIOperation GET line
+/// carries kilobytes of base64 nobody reads in a 200; failures keep the whole record).
+pub(crate) const OK_SAMPLE_BYTES: usize = 512;
+
+fn sample_text(excerpt: &str, status: u32) -> Box<str> {
+    if status != 200 || excerpt.len() <= OK_SAMPLE_BYTES {
+        return excerpt.into();
+    }
+    let mut end = OK_SAMPLE_BYTES;
+    while !excerpt.is_char_boundary(end) {
+        end -= 1;
+    }
+    excerpt.get(..end).unwrap_or("").into()
+}
+
 /// `(event time, event id)`: the total order every fold uses.
 pub(crate) type EventKey = (i64, [u8; 16]);
 
@@ -148,7 +163,7 @@ impl Session {
                     c.sample = Sample {
                         key,
                         source,
-                        excerpt: excerpt.into(),
+                        excerpt: sample_text(excerpt, r.status),
                     };
                 }
             }
@@ -164,7 +179,7 @@ impl Session {
                 sample: Sample {
                     key,
                     source,
-                    excerpt: excerpt.into(),
+                    excerpt: sample_text(excerpt, r.status),
                 },
             }),
             None => self.overflow += 1,
@@ -257,9 +272,27 @@ mod tests {
     #[test]
     fn folds_by_class_and_keeps_earliest_sample() {
         let mut s = Session::new(key(), 10, [1; 16]);
-        s.add(10, [1; 16], 0, &req(ScepOperation::GetCaCaps, 200, ""), "line10");
-        s.add(5, [2; 16], 0, &req(ScepOperation::GetCaCaps, 200, ""), "line5");
-        s.add(20, [3; 16], 0, &req(ScepOperation::PkiOperation, 200, "ab12"), "line20");
+        s.add(
+            10,
+            [1; 16],
+            0,
+            &req(ScepOperation::GetCaCaps, 200, ""),
+            "line10",
+        );
+        s.add(
+            5,
+            [2; 16],
+            0,
+            &req(ScepOperation::GetCaCaps, 200, ""),
+            "line5",
+        );
+        s.add(
+            20,
+            [3; 16],
+            0,
+            &req(ScepOperation::PkiOperation, 200, "ab12"),
+            "line20",
+        );
         assert_eq!(s.classes.len(), 2);
         assert_eq!(s.classes[0].count, 2);
         assert_eq!(&*s.classes[0].sample.excerpt, "line5");
@@ -287,7 +320,16 @@ mod tests {
             let mut v: Vec<_> = a
                 .classes
                 .iter()
-                .map(|c| (c.operation, c.status, c.count, c.first, c.last, c.sample.excerpt.clone()))
+                .map(|c| {
+                    (
+                        c.operation,
+                        c.status,
+                        c.count,
+                        c.first,
+                        c.last,
+                        c.sample.excerpt.clone(),
+                    )
+                })
                 .collect();
             v.sort();
             (v, a.start, a.end)
@@ -300,7 +342,13 @@ mod tests {
     fn transaction_ids_are_capped_to_the_smallest() {
         let mut s = Session::new(key(), 0, [0; 16]);
         for i in (0..20).rev() {
-            s.add(i, [i as u8; 16], 0, &req(ScepOperation::PkiOperation, 200, &format!("t{i:02}")), "");
+            s.add(
+                i,
+                [i as u8; 16],
+                0,
+                &req(ScepOperation::PkiOperation, 200, &format!("t{i:02}")),
+                "",
+            );
         }
         assert_eq!(s.tx.len(), MAX_TRANSACTION_IDS);
         assert_eq!(&*s.tx[0], "T00");

@@ -38,7 +38,8 @@ impl UaFamily {
 }
 
 fn has(ua: &[u8], needle: &[u8]) -> bool {
-    ua.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    ua.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The family of `user_agent` (case-insensitive; Android is tested first because Android user

@@ -14,7 +14,6 @@
 use scepwatch_proto::v1::SourceKind;
 
 use super::intern::Sym;
-use super::user_agent::UaFamily;
 
 /// Index of a source in the engine's table.
 pub(crate) type SourceIdx = u32;
@@ -87,10 +86,6 @@ pub(crate) struct SourceState {
     pub endpoint_hint: Option<Sym>,
     /// Last endpoint string → symbol.
     pub endpoint_cache: Option<(Box<str>, Sym)>,
-    /// Last user agent → (family, digest).
-    pub ua_cache: Option<(Box<str>, UaFamily, u64)>,
-    /// Last client address → symbol.
-    pub client_cache: Option<(Box<str>, Sym)>,
 }
 
 impl SourceState {
@@ -107,8 +102,6 @@ impl SourceState {
             events: 0,
             endpoint_hint: None,
             endpoint_cache: None,
-            ua_cache: None,
-            client_cache: None,
         }
     }
 
@@ -240,7 +233,13 @@ mod tests {
             ),
             Role::Device
         );
-        assert_eq!(initial_role(SourceKind::EventLog, "Application"), Role::ServerContext);
-        assert_eq!(initial_role(SourceKind::Health, "health"), Role::ServerContext);
+        assert_eq!(
+            initial_role(SourceKind::EventLog, "Application"),
+            Role::ServerContext
+        );
+        assert_eq!(
+            initial_role(SourceKind::Health, "health"),
+            Role::ServerContext
+        );
     }
 }

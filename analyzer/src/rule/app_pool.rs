@@ -79,7 +79,14 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
     for (ctx, r) in view.httperr_in_window() {
         if classify_httperr(&r.data) == Some(Symptom::Unavailable) {
             let note = format!("HTTP.sys 503 {} on {}", r.data.reason, ctx.host);
-            add(&mut u, Some(&ctx.host), r.time_us, r.time_us, 1, Some(r.evidence_with(note)));
+            add(
+                &mut u,
+                Some(&ctx.host),
+                r.time_us,
+                r.time_us,
+                1,
+                Some(r.evidence_with(note)),
+            );
         }
     }
     if u.count == 0 {
@@ -117,11 +124,7 @@ pub fn server(s: &SymptomSummary, ctx: &HostContext, config: &EngineConfig) -> V
 }
 
 /// Row 4 / 5 for 503s the prober saw on an endpoint whose servers are `contexts`.
-pub fn probe(
-    s: &SymptomSummary,
-    contexts: &[&HostContext],
-    config: &EngineConfig,
-) -> Vec<Finding> {
+pub fn probe(s: &SymptomSummary, contexts: &[&HostContext], config: &EngineConfig) -> Vec<Finding> {
     let u = Unavailable {
         count: s.count,
         first_us: s.first_us,
@@ -186,8 +189,16 @@ fn conclude(u: &Unavailable, contexts: &[&HostContext], config: &EngineConfig) -
                 "{} at {} (module {}, exception {})",
                 ctx.host,
                 when(c.time_us),
-                if c.data.module.is_empty() { "?" } else { &c.data.module },
-                if c.data.exception_code.is_empty() { "?" } else { &c.data.exception_code }
+                if c.data.module.is_empty() {
+                    "?"
+                } else {
+                    &c.data.module
+                },
+                if c.data.exception_code.is_empty() {
+                    "?"
+                } else {
+                    &c.data.exception_code
+                }
             )
         })
         .collect();
@@ -209,8 +220,20 @@ fn conclude(u: &Unavailable, contexts: &[&HostContext], config: &EngineConfig) -
             }
         }
     }
-    let first = u.first_us.min(crashes.iter().map(|(_, c)| c.time_us).min().unwrap_or(u.first_us));
-    let last = u.last_us.max(crashes.iter().map(|(_, c)| c.time_us).max().unwrap_or(u.last_us));
+    let first = u.first_us.min(
+        crashes
+            .iter()
+            .map(|(_, c)| c.time_us)
+            .min()
+            .unwrap_or(u.first_us),
+    );
+    let last = u.last_us.max(
+        crashes
+            .iter()
+            .map(|(_, c)| c.time_us)
+            .max()
+            .unwrap_or(u.last_us),
+    );
     if causes.is_empty() {
         let seen = format!(
             "{head} None of the four known causes is evidenced in the collected data{}.",
@@ -273,7 +296,13 @@ fn causes_at(ctx: &HostContext, at_us: i64, cw: i64) -> Vec<Cause> {
             text: format!(
                 "{} has non-self-signed certificates in its Trusted Root store ({})",
                 ctx.host,
-                inter.iter().map(|e| e.note.trim_start_matches("intermediate in LocalMachine\\Root: ")).collect::<Vec<_>>().join(", ")
+                inter
+                    .iter()
+                    .map(|e| e
+                        .note
+                        .trim_start_matches("intermediate in LocalMachine\\Root: "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             evidence: inter,
         });
@@ -284,7 +313,11 @@ fn causes_at(ctx: &HostContext, at_us: i64, cw: i64) -> Vec<Cause> {
         .filter(|r| matches!(r.data.kind(), Capi2Kind::Revocation | Capi2Kind::Retrieval))
         .take(2)
         .map(|r| {
-            let url = if r.data.url.is_empty() { "(no URL)" } else { &r.data.url };
+            let url = if r.data.url.is_empty() {
+                "(no URL)"
+            } else {
+                &r.data.url
+            };
             r.evidence_with(format!("CAPI2 {} {}", r.data.task, url))
         })
         .collect();
@@ -322,9 +355,10 @@ fn causes_at(ctx: &HostContext, at_us: i64, cw: i64) -> Vec<Cause> {
     // (d) NDES policy certificate expired at the time of the crash.
     let mut policy_ev = Vec::new();
     let mut policy_text = None;
-    if let Some(r) = ctx.nearest_health(at_us, |f| {
-        matches!(&f.fact, Some(Fact::Certificate(c)) if c.role() == CertRole::NdesPolicy)
-    }) {
+    if let Some(r) = ctx.nearest_health(
+        at_us,
+        |f| matches!(&f.fact, Some(Fact::Certificate(c)) if c.role() == CertRole::NdesPolicy),
+    ) {
         if let Some(Fact::Certificate(c)) = &r.data.fact {
             if c.not_after_us != 0 && c.not_after_us < at_us {
                 let text = format!(
@@ -383,7 +417,9 @@ mod tests {
         let got = unavailable_case().run();
         let f = only(&got, catalog::APP_POOL_UNAVAILABLE);
         assert!(f.seen.contains("looks stopped"), "{}", f.seen);
-        assert!(got.iter().all(|f| !f.code.starts_with(catalog::APP_POOL_CRASHING)));
+        assert!(got
+            .iter()
+            .all(|f| !f.code.starts_with(catalog::APP_POOL_CRASHING)));
     }
 
     #[test]
@@ -391,7 +427,9 @@ mod tests {
         let mut case = unavailable_case();
         add_crash(&mut case.contexts[0], at(13, 0, 0));
         let got = case.run();
-        assert!(got.iter().all(|f| !f.code.starts_with(catalog::APP_POOL_CRASHING)));
+        assert!(got
+            .iter()
+            .all(|f| !f.code.starts_with(catalog::APP_POOL_CRASHING)));
         only(&got, catalog::APP_POOL_UNAVAILABLE);
     }
 
@@ -414,7 +452,12 @@ mod tests {
             (at(8, 0, 0), [3; 16]),
             health_record(
                 at(8, 0, 0),
-                cert(CertRole::RootStoreIntermediate, "CN=Contoso Issuing CA", at(23, 0, 0), &[]),
+                cert(
+                    CertRole::RootStoreIntermediate,
+                    "CN=Contoso Issuing CA",
+                    at(23, 0, 0),
+                    &[],
+                ),
             ),
         );
         let got = case.run();
@@ -427,10 +470,19 @@ mod tests {
     fn crash_with_crl_failures_names_cause_b() {
         let mut case = unavailable_case();
         add_crash(&mut case.contexts[0], at(9, 58, 0));
-        add_capi2(&mut case.contexts[0], at(9, 57, 0), Capi2Kind::Retrieval, "http://crl.contoso.com/ca.crl");
+        add_capi2(
+            &mut case.contexts[0],
+            at(9, 57, 0),
+            Capi2Kind::Retrieval,
+            "http://crl.contoso.com/ca.crl",
+        );
         let got = case.run();
         let f = only(&got, catalog::CRASH_CRL_UNREACHABLE);
-        assert!(f.seen.contains("http://crl.contoso.com/ca.crl"), "{}", f.seen);
+        assert!(
+            f.seen.contains("http://crl.contoso.com/ca.crl"),
+            "{}",
+            f.seen
+        );
     }
 
     #[test]
@@ -439,7 +491,10 @@ mod tests {
         add_crash(&mut case.contexts[0], at(9, 58, 0));
         case.contexts[0].add_health(
             (at(9, 0, 0), [4; 16]),
-            health_record(at(9, 0, 0), iis_auth("Default Web Site/CertificateRegistrationSvc", true, true)),
+            health_record(
+                at(9, 0, 0),
+                iis_auth("Default Web Site/CertificateRegistrationSvc", true, true),
+            ),
         );
         only(&case.run(), catalog::CRASH_WINDOWS_AUTH);
     }
@@ -450,11 +505,17 @@ mod tests {
         add_crash(&mut case.contexts[0], at(9, 58, 0));
         case.contexts[0].add_health(
             (at(1, 0, 0), [4; 16]),
-            health_record(at(1, 0, 0), iis_auth("Default Web Site/CertificateRegistrationSvc", true, true)),
+            health_record(
+                at(1, 0, 0),
+                iis_auth("Default Web Site/CertificateRegistrationSvc", true, true),
+            ),
         );
         case.contexts[0].add_health(
             (at(9, 50, 0), [5; 16]),
-            health_record(at(9, 50, 0), iis_auth("Default Web Site/CertificateRegistrationSvc", true, false)),
+            health_record(
+                at(9, 50, 0),
+                iis_auth("Default Web Site/CertificateRegistrationSvc", true, false),
+            ),
         );
         assert!(none_of(&case.run(), catalog::CRASH_WINDOWS_AUTH));
     }
@@ -467,7 +528,12 @@ mod tests {
             (at(9, 0, 0), [6; 16]),
             health_record(
                 at(9, 0, 0),
-                cert(CertRole::NdesPolicy, "CN=ndes01.contoso.com", at(2, 0, 0), &["1.3.6.1.5.5.7.3.2"]),
+                cert(
+                    CertRole::NdesPolicy,
+                    "CN=ndes01.contoso.com",
+                    at(2, 0, 0),
+                    &["1.3.6.1.5.5.7.3.2"],
+                ),
             ),
         );
         let got = case.run();
@@ -482,7 +548,13 @@ mod tests {
             "android",
             vec![class(GetCaCaps, 200, 0, 0, 1, at(10, 0, 0))],
         )]);
-        add_httperr(&mut case.contexts[0], at(10, 0, 30), "10.0.0.5", 503, "AppOffline");
+        add_httperr(
+            &mut case.contexts[0],
+            at(10, 0, 30),
+            "10.0.0.5",
+            503,
+            "AppOffline",
+        );
         let got = case.run();
         let f = only(&got, catalog::APP_POOL_UNAVAILABLE);
         assert!(f.seen.contains("HTTP.sys"), "{}", f.seen);

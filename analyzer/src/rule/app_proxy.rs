@@ -37,9 +37,10 @@ pub fn is_stopped(state: &str) -> bool {
 pub fn stopped_connectors(contexts: &[&HostContext], at_us: i64) -> Vec<(String, Evidence)> {
     let mut out = Vec::new();
     for ctx in contexts {
-        let r = ctx.nearest_health(at_us, |f| {
-            matches!(&f.fact, Some(Fact::Service(s)) if is_connector_service(s))
-        });
+        let r = ctx.nearest_health(
+            at_us,
+            |f| matches!(&f.fact, Some(Fact::Service(s)) if is_connector_service(s)),
+        );
         if let Some(r) = r {
             if let Some(Fact::Service(s)) = &r.data.fact {
                 if is_stopped(&s.state) {
@@ -48,7 +49,11 @@ pub fn stopped_connectors(contexts: &[&HostContext], at_us: i64) -> Vec<(String,
                         s.name,
                         ctx.host,
                         s.state,
-                        if s.start_type.is_empty() { "unknown" } else { &s.start_type },
+                        if s.start_type.is_empty() {
+                            "unknown"
+                        } else {
+                            &s.start_type
+                        },
                         when(r.time_us)
                     );
                     out.push((text.clone(), r.evidence_with(text)));
@@ -61,7 +66,8 @@ pub fn stopped_connectors(contexts: &[&HostContext], at_us: i64) -> Vec<(String,
 
 fn is_gateway_timeout(status: u32, text: Option<&str>) -> bool {
     status == 504
-        || text.is_some_and(|t| contains_ci(t, "GatewayTimeout") || contains_ci(t, "Gateway Timeout"))
+        || text
+            .is_some_and(|t| contains_ci(t, "GatewayTimeout") || contains_ci(t, "Gateway Timeout"))
 }
 
 /// True when the text is the application proxy's "This page can't be displayed" (any apostrophe).
@@ -176,28 +182,51 @@ mod tests {
     fn android_504_is_connector_down_not_network_blocked() {
         let mut case = Case::android(vec![
             android_sending(at(5, 16, 9), ScepOperation::GetCaCaps),
-            android_received(at(5, 16, 39), ScepOperation::GetCaCaps, "504 Gateway Timeout", 504),
+            android_received(
+                at(5, 16, 39),
+                ScepOperation::GetCaCaps,
+                "504 Gateway Timeout",
+                504,
+            ),
         ]);
         case.coverage = covered("ndes01", &case);
         case.contexts[0].add_health(
             (at(5, 0, 0), [2; 16]),
-            health_record(at(5, 0, 0), service("WAPCSvc", "Microsoft Entra application proxy connector", "Stopped")),
+            health_record(
+                at(5, 0, 0),
+                service(
+                    "WAPCSvc",
+                    "Microsoft Entra application proxy connector",
+                    "Stopped",
+                ),
+            ),
         );
         let got = case.run();
         let f = only(&got, catalog::CONNECTOR_DOWN);
-        assert!(f.seen.contains("WAPCSvc on ndes01 was Stopped"), "{}", f.seen);
+        assert!(
+            f.seen.contains("WAPCSvc on ndes01 was Stopped"),
+            "{}",
+            f.seen
+        );
         assert!(none_of(&got, catalog::NETWORK_BLOCKED));
     }
 
     #[test]
     fn ios_error_text_gateway_timeout() {
-        let case = Case::ios(vec![ios_error(at(1, 0, 0), "The server returned GatewayTimeout", 0)]);
+        let case = Case::ios(vec![ios_error(
+            at(1, 0, 0),
+            "The server returned GatewayTimeout",
+            0,
+        )]);
         only(&case.run(), catalog::CONNECTOR_DOWN);
     }
 
     #[test]
     fn cannot_display_is_wrong_external_url() {
-        let case = Case::android(vec![android_error(at(1, 0, 0), "This page can\u{2019}t be displayed")]);
+        let case = Case::android(vec![android_error(
+            at(1, 0, 0),
+            "This page can\u{2019}t be displayed",
+        )]);
         let got = case.run();
         only(&got, catalog::WRONG_EXTERNAL_URL);
         assert!(none_of(&got, catalog::CONNECTOR_DOWN));

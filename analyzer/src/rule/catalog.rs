@@ -515,7 +515,11 @@ mod tests {
             assert!(seen.insert(e.code), "duplicate code {}", e.code);
             assert!(e.row <= 17);
             assert!(!e.title.is_empty() && !e.meaning.is_empty() && !e.fix.is_empty());
-            assert!(e.code.split('.').count() >= 2, "code {} is not dotted", e.code);
+            assert!(
+                e.code.split('.').count() >= 2,
+                "code {} is not dotted",
+                e.code
+            );
         }
     }
 

@@ -22,7 +22,10 @@ pub const CLIENT_AUTH_EKU: &str = "1.3.6.1.5.5.7.3.2";
 /// certificate with no EKU extension at all is valid for every purpose).
 pub fn lacks_client_auth(c: &CertificateFact) -> bool {
     !c.enhanced_key_usage.is_empty()
-        && !c.enhanced_key_usage.iter().any(|e| e.trim() == CLIENT_AUTH_EKU)
+        && !c
+            .enhanced_key_usage
+            .iter()
+            .any(|e| e.trim() == CLIENT_AUTH_EKU)
 }
 
 /// What a SetupMsi.log summary says, when it is a failure.
@@ -40,7 +43,10 @@ pub fn install_failure(i: &ConnectorInstall) -> Option<String> {
     let mut s = if i.status < 0 {
         format!("SetupMsi.log of {product} ends without an installation status")
     } else {
-        format!("SetupMsi.log of {product} reports installation status {}", i.status)
+        format!(
+            "SetupMsi.log of {product} reports installation status {}",
+            i.status
+        )
     };
     if !i.errors.is_empty() {
         let errs: Vec<&str> = i.errors.iter().take(3).map(|e| e.as_str()).collect();
@@ -101,9 +107,10 @@ pub fn probe_general_page(s: &SymptomSummary, contexts: &[&HostContext]) -> Find
 }
 
 fn policy_support(ctx: &HostContext, at_us: i64) -> Option<(String, Evidence)> {
-    let r = ctx.nearest_health(at_us, |f| {
-        matches!(&f.fact, Some(Fact::Certificate(c)) if c.role() == CertRole::NdesPolicy)
-    })?;
+    let r = ctx.nearest_health(
+        at_us,
+        |f| matches!(&f.fact, Some(Fact::Certificate(c)) if c.role() == CertRole::NdesPolicy),
+    )?;
     let Some(Fact::Certificate(c)) = &r.data.fact else {
         return None;
     };
@@ -155,9 +162,11 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
             }
         }
     }
-    ev.extend(hits.iter().take(3).map(|(c, r)| {
-        r.evidence_with(format!("CertificateRegistrationSvc → 403 on {}", c.host))
-    }));
+    ev.extend(
+        hits.iter().take(3).map(|(c, r)| {
+            r.evidence_with(format!("CertificateRegistrationSvc → 403 on {}", c.host))
+        }),
+    );
     let mut seen = format!(
         "CertificateRegistrationSvc on {} answered the NDES plugin with 403 {} time(s) during the \
          attempt.",
@@ -188,7 +197,9 @@ pub fn cert_registration_server(s: &SymptomSummary, ctx: &HostContext) -> Findin
         seen.push_str(&format!(" Cause confirmed: {t}."));
         ev.push(e);
     } else {
-        seen.push_str(" Check the Enhanced Key Usage of the certificate named by NDESCertThumbprint.");
+        seen.push_str(
+            " Check the Enhanced Key Usage of the certificate named by NDESCertThumbprint.",
+        );
     }
     ev.extend(s.evidence.iter().cloned());
     Finding::new(catalog::POLICY_CERT_NO_CLIENT_AUTH, seen)
@@ -224,7 +235,9 @@ mod tests {
             status: -1,
             ..Default::default()
         };
-        assert!(install_failure(&cut).unwrap_or_default().contains("without an installation status"));
+        assert!(install_failure(&cut)
+            .unwrap_or_default()
+            .contains("without an installation status"));
     }
 
     #[test]
@@ -252,12 +265,21 @@ mod tests {
             (at(9, 0, 0), [9; 16]),
             health_record(
                 at(9, 0, 0),
-                cert(CertRole::NdesPolicy, "CN=ndes01", at(23, 0, 0), &["1.3.6.1.5.5.7.3.1"]),
+                cert(
+                    CertRole::NdesPolicy,
+                    "CN=ndes01",
+                    at(23, 0, 0),
+                    &["1.3.6.1.5.5.7.3.1"],
+                ),
             ),
         );
         let got = case.run();
         let f = only(&got, catalog::POLICY_CERT_NO_CLIENT_AUTH);
-        assert!(f.seen.contains("without Client Authentication"), "{}", f.seen);
+        assert!(
+            f.seen.contains("without Client Authentication"),
+            "{}",
+            f.seen
+        );
     }
 
     #[test]

@@ -17,7 +17,11 @@ pub struct HttpAnswer<'a> {
 }
 
 fn leading_status(text: &str) -> u32 {
-    let digits: String = text.trim().chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = text
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     match digits.parse::<u32>() {
         Ok(n) if (100..=599).contains(&n) => n,
         _ => 0,
@@ -65,9 +69,8 @@ pub fn error_text(e: &DeviceEvent) -> Option<&str> {
 pub fn got_http_answer(view: &AttemptView<'_>) -> bool {
     !http_answers(view).is_empty()
         || view.device_events.iter().any(|e| {
-            error_text(e).is_some_and(|t| {
-                contains_ci(t, "be displayed") || contains_ci(t, "gatewaytimeout")
-            })
+            error_text(e)
+                .is_some_and(|t| contains_ci(t, "be displayed") || contains_ci(t, "gatewaytimeout"))
         })
 }
 
@@ -175,14 +178,12 @@ pub fn progress(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
     } else {
         let steps: Vec<String> = dedup_labels(view.device_events.iter().map(step_label));
         let last = steps.last().cloned().unwrap_or_default();
-        let errors = view
-            .device_events
-            .iter()
-            .filter_map(error_text)
-            .count();
+        let errors = view.device_events.iter().filter_map(error_text).count();
         let mut s = format!("{device} logged: {}. Last step: {last}.", steps.join("; "));
         if errors > 0 {
-            s.push_str(&format!(" It logged {errors} error(s) from its SCEP stack."));
+            s.push_str(&format!(
+                " It logged {errors} error(s) from its SCEP stack."
+            ));
         }
         s
     };
@@ -194,8 +195,16 @@ pub fn progress(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
             ev
         })
         .collect();
-    let first = view.device_events.first().map(|e| e.time_us).unwrap_or(view.start_us);
-    let last = view.device_events.last().map(|e| e.time_us).unwrap_or(view.end_us);
+    let first = view
+        .device_events
+        .first()
+        .map(|e| e.time_us)
+        .unwrap_or(view.start_us);
+    let last = view
+        .device_events
+        .last()
+        .map(|e| e.time_us)
+        .unwrap_or(view.end_us);
     out.push(
         Finding::new(code, seen)
             .with_evidence(evidence)
@@ -304,8 +313,14 @@ mod tests {
         let got = case.run();
         let f = only(&got, catalog::ANDROID_PROGRESS);
         assert!(f.seen.contains("There are 1 requests"), "{}", f.seen);
-        assert!(f.seen.contains("Received '200 OK' for GetCACaps"), "{}", f.seen);
-        assert!(f.seen.contains("Signing pkiMessage with the key of CN=user"));
+        assert!(
+            f.seen.contains("Received '200 OK' for GetCACaps"),
+            "{}",
+            f.seen
+        );
+        assert!(f
+            .seen
+            .contains("Signing pkiMessage with the key of CN=user"));
         assert!(f.seen.contains("Last step: Sending the signed request"));
         assert!(!f.evidence.is_empty());
     }
@@ -334,7 +349,9 @@ mod tests {
         )]);
         let got = case.run();
         let f = only(&got, catalog::WINDOWS_REQUEST);
-        assert!(f.seen.contains("NDES URL https://ndes.contoso.com/certsrv/mscep/mscep.dll"));
+        assert!(f
+            .seen
+            .contains("NDES URL https://ndes.contoso.com/certsrv/mscep/mscep.dll"));
         assert!(f.seen.contains("EKU (1.3.6.1.5.5.7.3.2)"));
     }
 
@@ -352,7 +369,12 @@ mod tests {
 
     #[test]
     fn http_status_is_read_from_text_when_code_missing() {
-        let e = android_received(at(1, 0, 0), ScepOperation::GetCaCaps, "504 Gateway Timeout", 0);
+        let e = android_received(
+            at(1, 0, 0),
+            ScepOperation::GetCaCaps,
+            "504 Gateway Timeout",
+            0,
+        );
         assert_eq!(http_status(&e), 504);
         let e = android_received(at(1, 0, 0), ScepOperation::GetCaCaps, "OK", 0);
         assert_eq!(http_status(&e), 0);

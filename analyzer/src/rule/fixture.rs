@@ -182,7 +182,11 @@ pub fn ios_error(t: i64, text: &str, code: u32) -> DeviceEvent {
 pub fn windows_36(t: i64, url: &str) -> DeviceEvent {
     DeviceEvent {
         time_us: t,
-        evidence: evidence(t, "event-log", "SCEP: Certificate request generated successfully."),
+        evidence: evidence(
+            t,
+            "event-log",
+            "SCEP: Certificate request generated successfully.",
+        ),
         payload: DevicePayload::Windows(WindowsScepRequest {
             enhanced_key_usage: "(1.3.6.1.5.5.7.3.2)".into(),
             ndes_url: url.into(),
@@ -211,6 +215,7 @@ pub fn class(
         first_us: t,
         last_us: t + (count as i64 - 1) * 1_000_000,
         max_query_length: 0,
+        first_event_id: format!("{:032x}", t),
         sample: Some(evidence(
             t,
             "iis",
@@ -220,7 +225,11 @@ pub fn class(
 }
 
 pub fn server_part(host: &str, family: &'static str, requests: Vec<RequestClass>) -> ServerPart {
-    let start = requests.iter().map(|r| r.first_us).min().unwrap_or_default();
+    let start = requests
+        .iter()
+        .map(|r| r.first_us)
+        .min()
+        .unwrap_or_default();
     let end = requests.iter().map(|r| r.last_us).max().unwrap_or_default();
     ServerPart {
         host: host.into(),
@@ -389,7 +398,11 @@ pub fn add_cert_registration(ctx: &mut HostContext, t: i64, status: u32) {
         (t, id),
         Record {
             time_us: t,
-            evidence: evidence(t, "iis", "POST /CertificateRegistrationSvc/Certificate/VerifyRequest"),
+            evidence: evidence(
+                t,
+                "iis",
+                "POST /CertificateRegistrationSvc/Certificate/VerifyRequest",
+            ),
             data: IisRequest {
                 method: "POST".into(),
                 uri_stem: "/CertificateRegistrationSvc/Certificate/VerifyRequest".into(),
@@ -528,7 +541,9 @@ pub fn only<'a>(got: &'a [Finding], code: &str) -> &'a Finding {
         hits.len(),
         1,
         "expected one {code}, got {:?}",
-        got.iter().map(|f| (f.code, f.seen.as_str())).collect::<Vec<_>>()
+        got.iter()
+            .map(|f| (f.code, f.seen.as_str()))
+            .collect::<Vec<_>>()
     );
     hits[0]
 }

@@ -36,7 +36,11 @@ pub fn check(host: &str, fact: &HealthFact, at_us: i64, config: &EngineConfig) -
     let mut out = Vec::new();
     match &fact.fact {
         Some(Fact::Certificate(c)) => {
-            let name = if c.subject.is_empty() { c.thumbprint.as_str() } else { c.subject.as_str() };
+            let name = if c.subject.is_empty() {
+                c.thumbprint.as_str()
+            } else {
+                c.subject.as_str()
+            };
             let expiry = |expired: &'static str, expiring: &'static str, what: &str| {
                 if c.not_after_us == 0 {
                     return None;
@@ -72,7 +76,11 @@ pub fn check(host: &str, fact: &HealthFact, at_us: i64, config: &EngineConfig) -
             match c.role() {
                 CertRole::RaEncryption | CertRole::RaSigning => {
                     let what = format!("MSCEP-RA {}", ra_role_name(c.role()));
-                    out.extend(expiry(catalog::RA_CERT_EXPIRED, catalog::RA_CERT_EXPIRING, &what));
+                    out.extend(expiry(
+                        catalog::RA_CERT_EXPIRED,
+                        catalog::RA_CERT_EXPIRING,
+                        &what,
+                    ));
                 }
                 CertRole::NdesPolicy => {
                     out.extend(expiry(
@@ -124,10 +132,7 @@ pub fn check(host: &str, fact: &HealthFact, at_us: i64, config: &EngineConfig) -
                 out.push(HealthIssue {
                     code: catalog::APP_POOL_STOPPED,
                     key: s.name.to_ascii_lowercase(),
-                    seen: format!(
-                        "On {host}, the application pool {} is {}.",
-                        s.name, s.state
-                    ),
+                    seen: format!("On {host}, the application pool {} is {}.", s.name, s.state),
                 });
             }
             if !pool && is_connector_service(s) {
@@ -139,7 +144,11 @@ pub fn check(host: &str, fact: &HealthFact, at_us: i64, config: &EngineConfig) -
                         seen: format!(
                             "On {host}, the service {} ({}) is {}{}.",
                             s.name,
-                            if s.display_name.is_empty() { "application proxy connector" } else { &s.display_name },
+                            if s.display_name.is_empty() {
+                                "application proxy connector"
+                            } else {
+                                &s.display_name
+                            },
                             s.state,
                             if manual {
                                 format!(" and its startup type is {}", s.start_type)
@@ -191,24 +200,24 @@ pub fn check(host: &str, fact: &HealthFact, at_us: i64, config: &EngineConfig) -
                 });
             }
         }
-        Some(Fact::IisAuthentication(a)) => {
-            if contains_ci(&a.path, "CertificateRegistrationSvc") && a.windows_enabled {
-                out.push(HealthIssue {
-                    code: catalog::WINDOWS_AUTH_ON_CERT_REG,
-                    key: a.path.to_ascii_lowercase(),
-                    seen: format!(
-                        "On {host}, {} has Windows authentication enabled{}.",
-                        a.path,
-                        if a.anonymous_enabled {
-                            ""
-                        } else {
-                            " and anonymous authentication disabled"
-                        }
-                    ),
-                });
-            }
+        Some(Fact::IisAuthentication(a))
+            if contains_ci(&a.path, "CertificateRegistrationSvc") && a.windows_enabled =>
+        {
+            out.push(HealthIssue {
+                code: catalog::WINDOWS_AUTH_ON_CERT_REG,
+                key: a.path.to_ascii_lowercase(),
+                seen: format!(
+                    "On {host}, {} has Windows authentication enabled{}.",
+                    a.path,
+                    if a.anonymous_enabled {
+                        ""
+                    } else {
+                        " and anonymous authentication disabled"
+                    }
+                ),
+            });
         }
-        None => {}
+        Some(Fact::IisAuthentication(_)) | None => {}
     }
     out
 }
@@ -221,22 +230,40 @@ mod tests {
     const DAY: i64 = 86_400_000_000;
 
     fn codes(fact: HealthFact, at: i64) -> Vec<&'static str> {
-        check("ndes01", &fact, at, &config()).iter().map(|i| i.code).collect()
+        check("ndes01", &fact, at, &config())
+            .iter()
+            .map(|i| i.code)
+            .collect()
     }
 
     #[test]
     fn ra_cert_expiring_within_window_is_flagged() {
         let now = at(12, 0, 0);
-        let f = cert(CertRole::RaEncryption, "CN=NDES01-MSCEP-RA", now + 10 * DAY, &[]);
+        let f = cert(
+            CertRole::RaEncryption,
+            "CN=NDES01-MSCEP-RA",
+            now + 10 * DAY,
+            &[],
+        );
         assert_eq!(codes(f, now), vec![catalog::RA_CERT_EXPIRING]);
     }
 
     #[test]
     fn cert_expiring_60_days_out_with_30_day_window_is_not_flagged() {
         let now = at(12, 0, 0);
-        let f = cert(CertRole::RaSigning, "CN=NDES01-MSCEP-RA", now + 60 * DAY, &[]);
+        let f = cert(
+            CertRole::RaSigning,
+            "CN=NDES01-MSCEP-RA",
+            now + 60 * DAY,
+            &[],
+        );
         assert!(codes(f, now).is_empty());
-        let f = cert(CertRole::NdesPolicy, "CN=ndes01", now + 60 * DAY, &[super::super::connector::CLIENT_AUTH_EKU]);
+        let f = cert(
+            CertRole::NdesPolicy,
+            "CN=ndes01",
+            now + 60 * DAY,
+            &[super::super::connector::CLIENT_AUTH_EKU],
+        );
         assert!(codes(f, now).is_empty());
     }
 
@@ -252,7 +279,10 @@ mod tests {
             vec![catalog::POLICY_CERT_EXPIRED]
         );
         assert_eq!(
-            codes(cert(CertRole::NdesPolicy, "CN=ndes01", now + 5 * DAY, &[]), now),
+            codes(
+                cert(CertRole::NdesPolicy, "CN=ndes01", now + 5 * DAY, &[]),
+                now
+            ),
             vec![catalog::POLICY_CERT_EXPIRING]
         );
     }
@@ -260,7 +290,12 @@ mod tests {
     #[test]
     fn policy_cert_without_client_auth() {
         let now = at(12, 0, 0);
-        let f = cert(CertRole::NdesPolicy, "CN=ndes01", now + 365 * DAY, &["1.3.6.1.5.5.7.3.1"]);
+        let f = cert(
+            CertRole::NdesPolicy,
+            "CN=ndes01",
+            now + 365 * DAY,
+            &["1.3.6.1.5.5.7.3.1"],
+        );
         assert_eq!(codes(f, now), vec![catalog::POLICY_CERT_NO_CLIENT_AUTH]);
     }
 
@@ -268,12 +303,21 @@ mod tests {
     fn root_store_intermediate_limits_and_services() {
         let now = at(12, 0, 0);
         assert_eq!(
-            codes(cert(CertRole::RootStoreIntermediate, "CN=Issuing", 0, &[]), now),
+            codes(
+                cert(CertRole::RootStoreIntermediate, "CN=Issuing", 0, &[]),
+                now
+            ),
             vec![catalog::ROOT_STORE_INTERMEDIATE]
         );
-        assert_eq!(codes(limits(4096, 2048, 65534, 65534), now), vec![catalog::REQUEST_LIMITS_LOW]);
+        assert_eq!(
+            codes(limits(4096, 2048, 65534, 65534), now),
+            vec![catalog::REQUEST_LIMITS_LOW]
+        );
         assert!(codes(limits(65534, 65534, 65534, 65534), now).is_empty());
-        assert_eq!(codes(app_pool("SCEP", "Stopped"), now), vec![catalog::APP_POOL_STOPPED]);
+        assert_eq!(
+            codes(app_pool("SCEP", "Stopped"), now),
+            vec![catalog::APP_POOL_STOPPED]
+        );
         assert!(codes(app_pool("SCEP", "Started"), now).is_empty());
         assert_eq!(
             codes(service("WAPCSvc", "", "Stopped"), now),
@@ -305,10 +349,17 @@ mod tests {
     fn windows_auth_on_cert_registration() {
         let now = at(12, 0, 0);
         assert_eq!(
-            codes(iis_auth("Default Web Site/CertificateRegistrationSvc", false, true), now),
+            codes(
+                iis_auth("Default Web Site/CertificateRegistrationSvc", false, true),
+                now
+            ),
             vec![catalog::WINDOWS_AUTH_ON_CERT_REG]
         );
-        assert!(codes(iis_auth("Default Web Site/CertificateRegistrationSvc", true, false), now).is_empty());
+        assert!(codes(
+            iis_auth("Default Web Site/CertificateRegistrationSvc", true, false),
+            now
+        )
+        .is_empty());
         assert!(codes(iis_auth("Default Web Site/CertSrv", false, true), now).is_empty());
     }
 }

@@ -11,7 +11,9 @@ use scepwatch_proto::v1::{AndroidStep, CertRole, ScepOperation};
 
 use super::catalog;
 use super::device::http_answers;
-use super::{counted, when, AttemptView, DevicePayload, Finding, RequestClass, ServerPart, SymptomSummary};
+use super::{
+    counted, when, AttemptView, DevicePayload, Finding, RequestClass, ServerPart, SymptomSummary,
+};
 use crate::engine::context::HostContext;
 use crate::model::Evidence;
 
@@ -31,7 +33,10 @@ fn fold<'a>(
     let count = items.iter().map(|(_, r)| r.count).sum();
     let first = items.iter().map(|(_, r)| r.first_us).min().unwrap_or(0);
     let last = items.iter().map(|(_, r)| r.last_us).max().unwrap_or(0);
-    let labels = items.iter().map(|(_, r)| counted(r.count, &r.label())).collect();
+    let labels = items
+        .iter()
+        .map(|(_, r)| counted(r.count, &r.label()))
+        .collect();
     let evidence = items
         .iter()
         .filter_map(|(s, r)| r.evidence(format!("{} on {}", r.label(), s.host)))
@@ -39,8 +44,13 @@ fn fold<'a>(
     (count, first, last, labels, evidence)
 }
 
-/// Row 1: IIS answered the attempt's SCEP requests with 200.
+/// Row 1: IIS answered the attempt's SCEP requests with 200. Only for attempts with a device
+/// side (the question "did this device get through?"); successful server-only traffic is folded
+/// per server and hour instead ([`reached_server`]).
 pub fn reached(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
+    if view.device_events.is_empty() {
+        return;
+    }
     let ok: Vec<_> = view.requests().filter(|(_, r)| r.status == 200).collect();
     if ok.is_empty() {
         return;
@@ -61,7 +71,11 @@ pub fn reached(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Row 17: PKIOperation answered 200 by NDES (server log), or the device logged a 200 for it.
+/// Like row 1, only for attempts with a device side ([`submitted_server`] folds the rest).
 pub fn submitted(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
+    if view.device_events.is_empty() {
+        return;
+    }
     let ok: Vec<_> = view
         .requests()
         .filter(|(_, r)| r.status == 200 && r.operation == ScepOperation::PkiOperation)
@@ -95,6 +109,45 @@ pub fn submitted(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
         );
         out.push(Finding::new(catalog::REQUEST_SUBMITTED, seen).with_evidence(vec![ev]));
     }
+}
+
+/// Row 1 at server scope: the requests one server answered with 200 in a bucket, with counts
+/// per operation (`by_operation` indexed by the `ScepOperation` value).
+pub fn reached_server(s: &SymptomSummary, by_operation: &[u64]) -> Finding {
+    let parts: Vec<String> = by_operation
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| {
+            let op = ScepOperation::try_from(i as i32).unwrap_or(ScepOperation::Unspecified);
+            format!("{} {n}", super::operation_name(op))
+        })
+        .collect();
+    let seen = format!(
+        "IIS on {} answered {} mscep.dll request(s) with 200 between {} and {} ({}).",
+        s.host,
+        s.count,
+        when(s.first_us),
+        when(s.last_us),
+        parts.join(", ")
+    );
+    Finding::new(catalog::NDES_REACHED, seen)
+        .with_evidence(s.evidence.clone())
+        .with_occurrences(s.count, s.first_us, s.last_us)
+}
+
+/// Row 17 at server scope: the PKIOperations one server accepted in a bucket.
+pub fn submitted_server(s: &SymptomSummary) -> Finding {
+    let seen = format!(
+        "NDES on {} answered {} PKIOperation request(s) with 200 between {} and {}.",
+        s.host,
+        s.count,
+        when(s.first_us),
+        when(s.last_us)
+    );
+    Finding::new(catalog::REQUEST_SUBMITTED, seen)
+        .with_evidence(s.evidence.clone())
+        .with_occurrences(s.count, s.first_us, s.last_us)
 }
 
 /// Row 3: 500 with Win32 status 1346 on mscep.dll.
@@ -140,7 +193,8 @@ pub fn impersonation_server(s: &SymptomSummary) -> Finding {
 /// account (locked out, disabled, password expired) and expired MSCEP-RA certificates.
 pub fn internal_error_causes(ctx: &HostContext, at_us: i64) -> Vec<(String, Evidence)> {
     let mut out = Vec::new();
-    if let Some(r) = ctx.nearest_health(at_us, |f| matches!(f.fact, Some(Fact::ServiceAccount(_)))) {
+    if let Some(r) = ctx.nearest_health(at_us, |f| matches!(f.fact, Some(Fact::ServiceAccount(_))))
+    {
         if let Some(Fact::ServiceAccount(a)) = &r.data.fact {
             let mut why = Vec::new();
             if a.locked_out {
@@ -149,8 +203,7 @@ pub fn internal_error_causes(ctx: &HostContext, at_us: i64) -> Vec<(String, Evid
             if a.disabled {
                 why.push("disabled".to_string());
             }
-            if a.password_expired
-                || (a.password_expires_us != 0 && a.password_expires_us <= at_us)
+            if a.password_expired || (a.password_expires_us != 0 && a.password_expires_us <= at_us)
             {
                 why.push("its password expired".to_string());
             }
@@ -183,7 +236,11 @@ pub fn internal_error_causes(ctx: &HostContext, at_us: i64) -> Vec<(String, Evid
                 if c.not_after_us != 0 && c.not_after_us < at_us {
                     let text = format!(
                         "the MSCEP-RA certificate {} ({}) expired on {}",
-                        if c.subject.is_empty() { &c.thumbprint } else { &c.subject },
+                        if c.subject.is_empty() {
+                            &c.thumbprint
+                        } else {
+                            &c.subject
+                        },
                         ra_role_name(c.role()),
                         when(c.not_after_us)
                     );
@@ -212,11 +269,9 @@ pub fn ra_role_name(role: CertRole) -> &'static str {
 }
 
 fn has_health(ctx: &HostContext) -> bool {
-    ctx.health_facts(|f| {
-        matches!(f.fact, Some(Fact::ServiceAccount(_))) || is_ra_cert(f)
-    })
-    .next()
-    .is_some()
+    ctx.health_facts(|f| matches!(f.fact, Some(Fact::ServiceAccount(_))) || is_ra_cert(f))
+        .next()
+        .is_some()
 }
 
 fn cause_sentence(causes: &[(String, Evidence)], checked: bool) -> String {
@@ -315,7 +370,9 @@ mod tests {
 
     #[test]
     fn status_200_means_reached_and_pki_200_means_submitted() {
-        let case = Case::server_only(vec![server_part(
+        let mut case = Case::android(vec![android_sending(at(5, 16, 9), GetCaCaps)]);
+        case.join = crate::model::JoinMethod::Fallback;
+        case.servers = vec![server_part(
             "ndes01",
             "android",
             vec![
@@ -323,13 +380,31 @@ mod tests {
                 class(GetCaCert, 200, 0, 0, 1, at(5, 16, 15)),
                 class(PkiOperation, 200, 0, 0, 1, at(5, 16, 22)),
             ],
-        )]);
+        )];
         let got = case.run();
         let f = only(&got, catalog::NDES_REACHED);
         assert!(f.seen.contains("2 × GetCACaps → 200"), "{}", f.seen);
         assert_eq!(f.occurrences, 4);
         let s = only(&got, catalog::REQUEST_SUBMITTED);
         assert!(s.seen.contains("PKIOperation with 200"));
+    }
+
+    #[test]
+    fn successful_server_only_traffic_is_left_to_the_server_scope() {
+        let case = Case::server_only(vec![server_part(
+            "ndes01",
+            "android",
+            vec![class(PkiOperation, 200, 0, 0, 1, at(5, 16, 22))],
+        )]);
+        assert!(case.run().is_empty());
+        let s = summary("ndes01", 7, at(5, 0, 0));
+        let f = reached_server(&s, &[0, 4, 2, 1, 0, 0]);
+        assert!(
+            f.seen.contains("GetCACaps 4, GetCACert 2, PKIOperation 1"),
+            "{}",
+            f.seen
+        );
+        assert_eq!(submitted_server(&s).code, catalog::REQUEST_SUBMITTED);
     }
 
     #[test]
@@ -366,7 +441,10 @@ mod tests {
         )]);
         case.contexts[0].add_health(
             (at(9, 0, 0), [7; 16]),
-            health_record(at(9, 0, 0), service_account("CONTOSO\\svc-ndes", true, false, 0)),
+            health_record(
+                at(9, 0, 0),
+                service_account("CONTOSO\\svc-ndes", true, false, 0),
+            ),
         );
         let got = case.run();
         let f = only(&got, catalog::INTERNAL_ERROR);
@@ -390,7 +468,12 @@ mod tests {
         );
         let got = case.run();
         let f = only(&got, catalog::INTERNAL_ERROR);
-        assert!(f.seen.contains("Exchange Enrollment Agent (Offline request)"), "{}", f.seen);
+        assert!(
+            f.seen
+                .contains("Exchange Enrollment Agent (Offline request)"),
+            "{}",
+            f.seen
+        );
         assert!(f.seen.contains("expired on"));
     }
 
@@ -403,7 +486,10 @@ mod tests {
         )]);
         case.contexts[0].add_health(
             (at(9, 0, 0), [8; 16]),
-            health_record(at(9, 0, 0), cert(CertRole::RaSigning, "CN=RA", at(23, 0, 0), &[])),
+            health_record(
+                at(9, 0, 0),
+                cert(CertRole::RaSigning, "CN=RA", at(23, 0, 0), &[]),
+            ),
         );
         let got = case.run();
         let f = only(&got, catalog::INTERNAL_ERROR);

@@ -132,7 +132,10 @@ pub struct RequestClass {
     pub last_us: i64,
     /// Longest query string seen (bytes).
     pub max_query_length: u32,
-    /// The first request as evidence.
+    /// Hex ID of the first request.
+    pub first_event_id: String,
+    /// The first request as evidence (left out for successful requests of a server-only
+    /// attempt, which no rule cites).
     pub sample: Option<Evidence>,
 }
 
@@ -278,7 +281,9 @@ impl AttemptView<'_> {
 
     /// HTTP.sys records about the SCEP URL in the window: from the joined sessions' clients on
     /// their servers, or from any client on the endpoint's servers when nothing was joined.
-    pub fn httperr_in_window(&self) -> Vec<(&HostContext, &crate::engine::context::Record<HttpErrRecord>)> {
+    pub fn httperr_in_window(
+        &self,
+    ) -> Vec<(&HostContext, &crate::engine::context::Record<HttpErrRecord>)> {
         let (from, to) = self.window();
         let mut out = Vec::new();
         for ctx in &self.hosts {
@@ -292,7 +297,8 @@ impl AttemptView<'_> {
                 continue;
             }
             for r in ctx.httperr_between(from, to) {
-                if r.data.target() != IisTarget::Mscep && r.data.target() != IisTarget::Unspecified {
+                if r.data.target() != IisTarget::Mscep && r.data.target() != IisTarget::Unspecified
+                {
                     continue;
                 }
                 if clients.is_empty() || clients.contains(&r.data.client_ip.as_str()) {
@@ -400,7 +406,9 @@ pub fn server_findings(
         Symptom::InternalError => vec![iis_status::internal_error_server(summary, ctx)],
         Symptom::Unavailable => app_pool::server(summary, ctx, config),
         Symptom::TooLong => vec![request_limits::server(summary, ctx)],
-        Symptom::CertRegistrationForbidden => vec![connector::cert_registration_server(summary, ctx)],
+        Symptom::CertRegistrationForbidden => {
+            vec![connector::cert_registration_server(summary, ctx)]
+        }
     }
 }
 
@@ -474,10 +482,22 @@ mod tests {
             classify_iis(&iis(Mscep, 500, 0, 1346)),
             Some(Symptom::ImpersonationDenied)
         );
-        assert_eq!(classify_iis(&iis(Mscep, 500, 0, 0)), Some(Symptom::InternalError));
-        assert_eq!(classify_iis(&iis(Mscep, 503, 0, 0)), Some(Symptom::Unavailable));
-        assert_eq!(classify_iis(&iis(Mscep, 404, 14, 0)), Some(Symptom::TooLong));
-        assert_eq!(classify_iis(&iis(Mscep, 404, 15, 0)), Some(Symptom::TooLong));
+        assert_eq!(
+            classify_iis(&iis(Mscep, 500, 0, 0)),
+            Some(Symptom::InternalError)
+        );
+        assert_eq!(
+            classify_iis(&iis(Mscep, 503, 0, 0)),
+            Some(Symptom::Unavailable)
+        );
+        assert_eq!(
+            classify_iis(&iis(Mscep, 404, 14, 0)),
+            Some(Symptom::TooLong)
+        );
+        assert_eq!(
+            classify_iis(&iis(Mscep, 404, 15, 0)),
+            Some(Symptom::TooLong)
+        );
         assert_eq!(classify_iis(&iis(Mscep, 404, 0, 2)), None);
         assert_eq!(classify_iis(&iis(Mscep, 414, 0, 0)), Some(Symptom::TooLong));
         assert_eq!(
@@ -507,7 +527,10 @@ mod tests {
             classify_httperr(&rec(IisTarget::Mscep, 414, "-")),
             Some(Symptom::TooLong)
         );
-        assert_eq!(classify_httperr(&rec(IisTarget::Other, 400, "FieldLength")), None);
+        assert_eq!(
+            classify_httperr(&rec(IisTarget::Other, 400, "FieldLength")),
+            None
+        );
         assert_eq!(
             classify_httperr(&rec(IisTarget::Unspecified, 0, "Timer_ConnectionIdle")),
             None
@@ -516,7 +539,10 @@ mod tests {
 
     #[test]
     fn case_insensitive_contains() {
-        assert!(contains_ci("This page can't be displayed", "CAN'T BE DISPLAYED"));
+        assert!(contains_ci(
+            "This page can't be displayed",
+            "CAN'T BE DISPLAYED"
+        ));
         assert!(!contains_ci("abc", "abcd"));
     }
 }

@@ -33,7 +33,9 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
             .iter()
             .any(|a| matches!(a.status, 414 | 500 | 503 | 504))
             || !view.httperr_in_window().is_empty();
-        let other_answers = http_answers(view).iter().any(|a| !matches!(a.status, 414 | 500 | 503 | 504));
+        let other_answers = http_answers(view)
+            .iter()
+            .any(|a| !matches!(a.status, 414 | 500 | 503 | 504));
         if explained || !other_answers || !view.coverage.traffic_reported_elsewhere.is_empty() {
             return;
         }
@@ -41,7 +43,11 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
             "The device got HTTP answers from {} between {} and {}, but no IIS log of this \
              endpoint's servers ({}) has its requests: another server answers for this URL, or \
              its logs are not collected, or the servers are mapped to another endpoint.",
-            if view.endpoint.is_empty() { "the SCEP URL" } else { &view.endpoint },
+            if view.endpoint.is_empty() {
+                "the SCEP URL"
+            } else {
+                &view.endpoint
+            },
             when(from),
             when(to),
             server_list(view)
@@ -60,7 +66,8 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
         return;
     }
     if view.coverage.complete() {
-        let seen = format!(
+        let seen =
+            format!(
             "The device called {} at {}, and the IIS logs of {} were read for {} – {} without any \
              request from it.",
             if view.endpoint.is_empty() { "the SCEP URL" } else { &view.endpoint },
@@ -71,7 +78,8 @@ pub fn attempt(view: &AttemptView<'_>, out: &mut Vec<Finding>) {
         );
         out.push(Finding::new(catalog::NETWORK_BLOCKED, seen).with_evidence(vec![ev]));
     } else {
-        let seen = format!(
+        let seen =
+            format!(
             "The device called {} at {}, but the server logs needed to tell whether it arrived \
              are missing for {} – {}: {}.",
             if view.endpoint.is_empty() { "the SCEP URL" } else { &view.endpoint },

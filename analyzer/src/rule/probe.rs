@@ -16,7 +16,9 @@
 use scepwatch_proto::v1::{ProbePage, ProbeResult};
 
 use super::catalog;
-use super::{app_pool, app_proxy, connector, iis_status, request_limits, when, Finding, SymptomSummary};
+use super::{
+    app_pool, app_proxy, connector, iis_status, request_limits, when, Finding, SymptomSummary,
+};
 use crate::engine::context::HostContext;
 use crate::engine::EngineConfig;
 use crate::model::Evidence;
@@ -50,7 +52,11 @@ pub fn classify(p: &ProbeResult) -> Option<&'static str> {
 pub fn describe(p: &ProbeResult) -> String {
     let mut s = format!(
         "probe {} {} → {}",
-        if p.check.is_empty() { "browse" } else { &p.check },
+        if p.check.is_empty() {
+            "browse"
+        } else {
+            &p.check
+        },
         p.url,
         if p.status == 0 {
             "no answer".to_string()
@@ -159,10 +165,22 @@ mod tests {
     fn pages_map_to_catalog_rows() {
         let cases = [
             (ProbePage::MscepForbidden, 403, catalog::MSCEP_ANSWERING),
-            (ProbePage::NdesGeneralMessage, 200, catalog::CONNECTOR_NOT_INSTALLED),
-            (ProbePage::AppProxyCannotDisplay, 200, catalog::WRONG_EXTERNAL_URL),
+            (
+                ProbePage::NdesGeneralMessage,
+                200,
+                catalog::CONNECTOR_NOT_INSTALLED,
+            ),
+            (
+                ProbePage::AppProxyCannotDisplay,
+                200,
+                catalog::WRONG_EXTERNAL_URL,
+            ),
             (ProbePage::GatewayTimeout, 504, catalog::CONNECTOR_DOWN),
-            (ProbePage::ServiceUnavailable, 503, catalog::APP_POOL_UNAVAILABLE),
+            (
+                ProbePage::ServiceUnavailable,
+                503,
+                catalog::APP_POOL_UNAVAILABLE,
+            ),
             (ProbePage::InternalServerError, 500, catalog::INTERNAL_ERROR),
             (ProbePage::UriTooLong, 414, catalog::REQUEST_TOO_LONG),
             (ProbePage::NoResponse, 0, catalog::PROBE_NO_RESPONSE),
@@ -171,7 +189,10 @@ mod tests {
             assert_eq!(classify(&probe(page, status)), Some(code), "{page:?}");
         }
         assert_eq!(classify(&probe(ProbePage::Other, 200)), None);
-        assert_eq!(classify(&probe(ProbePage::Unspecified, 504)), Some(catalog::CONNECTOR_DOWN));
+        assert_eq!(
+            classify(&probe(ProbePage::Unspecified, 504)),
+            Some(catalog::CONNECTOR_DOWN)
+        );
     }
 
     #[test]

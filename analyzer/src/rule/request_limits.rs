@@ -23,7 +23,10 @@ pub const HTTP_SYS_DEFAULT: u32 = 16_384;
 /// (HTTP.sys default 16384)"). Request filtering values of 0 mean "not reported" and are skipped.
 pub fn low_limits(l: &RequestLimitsFact) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, v) in [("maxUrl", l.max_url), ("maxQueryString", l.max_query_string)] {
+    for (name, v) in [
+        ("maxUrl", l.max_url),
+        ("maxQueryString", l.max_query_string),
+    ] {
         if v != 0 && v < REQUIRED_LIMIT {
             out.push(format!("{name} {v}"));
         }
@@ -33,7 +36,9 @@ pub fn low_limits(l: &RequestLimitsFact) -> Vec<String> {
         ("MaxRequestBytes", l.max_request_bytes),
     ] {
         if v == 0 {
-            out.push(format!("{name} not set (HTTP.sys default {HTTP_SYS_DEFAULT})"));
+            out.push(format!(
+                "{name} not set (HTTP.sys default {HTTP_SYS_DEFAULT})"
+            ));
         } else if v < REQUIRED_LIMIT {
             out.push(format!("{name} {v}"));
         }
@@ -74,7 +79,10 @@ fn conclude(
     let seen = if support.is_empty() {
         head
     } else {
-        format!("{head} The server's limits are below 65534: {}.", support.join("; "))
+        format!(
+            "{head} The server's limits are below 65534: {}.",
+            support.join("; ")
+        )
     };
     ev.extend(evidence);
     Finding::new(catalog::REQUEST_TOO_LONG, seen)
@@ -162,7 +170,14 @@ pub fn server(s: &SymptomSummary, ctx: &HostContext) -> Finding {
         when(s.first_us),
         when(s.last_us)
     );
-    conclude(head, s.count, s.first_us, s.last_us, s.evidence.clone(), &[ctx])
+    conclude(
+        head,
+        s.count,
+        s.first_us,
+        s.last_us,
+        s.evidence.clone(),
+        &[ctx],
+    )
 }
 
 /// Row 7 from the prober's long-query check.
@@ -174,7 +189,14 @@ pub fn probe(s: &SymptomSummary, contexts: &[&HostContext]) -> Finding {
         when(s.first_us),
         when(s.last_us)
     );
-    conclude(head, s.count, s.first_us, s.last_us, s.evidence.clone(), contexts)
+    conclude(
+        head,
+        s.count,
+        s.first_us,
+        s.last_us,
+        s.evidence.clone(),
+        contexts,
+    )
 }
 
 #[cfg(test)]
@@ -208,7 +230,13 @@ mod tests {
             "ios",
             vec![class(GetCaCert, 200, 0, 0, 1, at(10, 0, 0))],
         )]);
-        add_httperr(&mut case.contexts[0], at(10, 0, 5), "10.0.0.5", 400, "URL_Length");
+        add_httperr(
+            &mut case.contexts[0],
+            at(10, 0, 5),
+            "10.0.0.5",
+            400,
+            "URL_Length",
+        );
         only(&case.run(), catalog::REQUEST_TOO_LONG);
     }
 

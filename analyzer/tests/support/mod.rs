@@ -52,16 +52,28 @@ impl Src {
         }
     }
     pub fn iis(host: &str) -> Self {
-        Src::new(host, SourceKind::Iis, "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex261120.log")
+        Src::new(
+            host,
+            SourceKind::Iis,
+            "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex261120.log",
+        )
     }
     pub fn httperr(host: &str) -> Self {
-        Src::new(host, SourceKind::Httperr, "C:\\Windows\\System32\\LogFiles\\HTTPERR\\httperr1.log")
+        Src::new(
+            host,
+            SourceKind::Httperr,
+            "C:\\Windows\\System32\\LogFiles\\HTTPERR\\httperr1.log",
+        )
     }
     pub fn application(host: &str) -> Self {
         Src::new(host, SourceKind::EventLog, "Application")
     }
     pub fn capi2(host: &str) -> Self {
-        Src::new(host, SourceKind::EventLog, "Microsoft-Windows-CAPI2/Operational")
+        Src::new(
+            host,
+            SourceKind::EventLog,
+            "Microsoft-Windows-CAPI2/Operational",
+        )
     }
     pub fn health(host: &str) -> Self {
         Src::new(host, SourceKind::Health, "health")
@@ -227,7 +239,12 @@ impl Src {
             url: url.into(),
             ..Default::default()
         };
-        self.event(time, "", Payload::Capi2(c), "CAPI2 53 CryptRetrieveObjectByUrlWire")
+        self.event(
+            time,
+            "",
+            Payload::Capi2(c),
+            "CAPI2 53 CryptRetrieveObjectByUrlWire",
+        )
     }
 
     pub fn install(&mut self, time: i64, status: i32) -> Event {
@@ -236,14 +253,23 @@ impl Src {
             product_name: "Microsoft Intune Connector".into(),
             product_version: "6.1711.4.0".into(),
             completed: status == 0,
-            errors: if status == 0 { vec![] } else { vec!["Error 1603".into()] },
+            errors: if status == 0 {
+                vec![]
+            } else {
+                vec!["Error 1603".into()]
+            },
         };
         let line = format!("Windows Installer installed the product. Product Name: Microsoft Intune Connector. Product Version: 6.1711.4.0. Installation success or error status: {status}.");
         self.event(time, "", Payload::ConnectorInstall(i), &line)
     }
 
     pub fn fact(&mut self, time: i64, fact: Fact) -> Event {
-        self.event(time, "", Payload::Health(HealthFact { fact: Some(fact) }), "health fact")
+        self.event(
+            time,
+            "",
+            Payload::Health(HealthFact { fact: Some(fact) }),
+            "health fact",
+        )
     }
 
     pub fn probe_result(&mut self, time: i64, page: ProbePage, status: u32) -> Event {
@@ -336,15 +362,43 @@ pub fn android_enrollment(dev: &mut Src, start: i64, tx: &str) -> Vec<Event> {
 /// The server side of the same enrollment: GetCACaps, GetCACert, PKIOperation, all 200.
 pub fn iis_enrollment(iis: &mut Src, start: i64, client: &str, ua: &str, tx: &str) -> Vec<Event> {
     vec![
-        iis.mscep(start + 2 * S, ScepOperation::GetCaCaps, 200, 0, 0, client, ua),
-        iis.mscep(start + 8 * S, ScepOperation::GetCaCert, 200, 0, 0, client, ua),
-        iis.mscep_tx(start + 16 * S, ScepOperation::PkiOperation, 200, 0, 0, client, ua, tx),
+        iis.mscep(
+            start + 2 * S,
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            client,
+            ua,
+        ),
+        iis.mscep(
+            start + 8 * S,
+            ScepOperation::GetCaCert,
+            200,
+            0,
+            0,
+            client,
+            ua,
+        ),
+        iis.mscep_tx(
+            start + 16 * S,
+            ScepOperation::PkiOperation,
+            200,
+            0,
+            0,
+            client,
+            ua,
+            tx,
+        ),
     ]
 }
 
 pub fn config_for(hosts: &[&str]) -> EngineConfig {
     EngineConfig {
-        server_endpoints: hosts.iter().map(|h| (h.to_string(), ENDPOINT.to_string())).collect(),
+        server_endpoints: hosts
+            .iter()
+            .map(|h| (h.to_string(), ENDPOINT.to_string()))
+            .collect(),
         ..Default::default()
     }
 }
@@ -379,9 +433,16 @@ pub fn attempt_diag<'a>(sink: &'a CollectSink, code: &str) -> &'a Diagnosis {
     let v: Vec<&Diagnosis> = sink
         .diagnoses
         .iter()
-        .filter(|d| d.code == code && matches!(d.scope, scepwatch_analyzer::model::Scope::Attempt(_)))
+        .filter(|d| {
+            d.code == code && matches!(d.scope, scepwatch_analyzer::model::Scope::Attempt(_))
+        })
         .collect();
-    assert_eq!(v.len(), 1, "expected one attempt-scope {code}, got {:?}", codes(sink));
+    assert_eq!(
+        v.len(),
+        1,
+        "expected one attempt-scope {code}, got {:?}",
+        codes(sink)
+    );
     v[0]
 }
 
@@ -390,9 +451,16 @@ pub fn server_diag<'a>(sink: &'a CollectSink, code: &str) -> &'a Diagnosis {
     let v: Vec<&Diagnosis> = sink
         .diagnoses
         .iter()
-        .filter(|d| d.code == code && matches!(d.scope, scepwatch_analyzer::model::Scope::Server(_)))
+        .filter(|d| {
+            d.code == code && matches!(d.scope, scepwatch_analyzer::model::Scope::Server(_))
+        })
         .collect();
-    assert_eq!(v.len(), 1, "expected one server-scope {code}, got {:?}", codes(sink));
+    assert_eq!(
+        v.len(),
+        1,
+        "expected one server-scope {code}, got {:?}",
+        codes(sink)
+    );
     v[0]
 }
 
@@ -406,7 +474,13 @@ pub fn service_fact(kind: ServiceKind, name: &str, display: &str, state: &str) -
     })
 }
 
-pub fn cert_fact(role: CertRole, subject: &str, thumbprint: &str, not_after: i64, eku: &[&str]) -> Fact {
+pub fn cert_fact(
+    role: CertRole,
+    subject: &str,
+    thumbprint: &str,
+    not_after: i64,
+    eku: &[&str],
+) -> Fact {
     Fact::Certificate(CertificateFact {
         role: role as i32,
         store: "LocalMachine\\My".into(),
