@@ -406,3 +406,35 @@ fn device_logs_go_first_and_name_the_endpoint_of_the_servers() {
     );
     assert!(report.mapping_note.contains("--endpoint"));
 }
+
+mod any_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Whatever an archive holds (garbage, a cut real archive, a real one with noise),
+        /// the run ends with a report, never a panic.
+        #[test]
+        fn any_archive_bytes_give_a_report(
+            noise in proptest::collection::vec(any::<u8>(), 0..2048),
+            cut in 0usize..4096,
+            real in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let bytes = if real {
+                let mut z = zip_bytes(&[("ndes01/u_ex.log", iis_log(20).as_bytes()), ("x.zip", &noise)]);
+                z.truncate(cut.max(1).min(z.len()));
+                z.extend_from_slice(&noise[..noise.len().min(64)]);
+                z
+            } else {
+                let mut z = b"PK\x03\x04".to_vec();
+                z.extend_from_slice(&noise);
+                z
+            };
+            write(&dir.path().join("in.zip"), &bytes);
+            let (report, _) = run(&[dir.path().join("in.zip")]);
+            prop_assert!(!report.files.is_empty());
+        }
+    }
+}

@@ -75,23 +75,37 @@ pub struct Verdict {
 
 /// The verdict of a run.
 pub fn verdict(report: &RunReport) -> Verdict {
-    let problems = report
+    // Complete counts when the run has them (only some diagnoses are kept in full).
+    let kept = report
         .diagnoses
         .iter()
         .filter(|d| d.severity >= Severity::Warning)
         .count() as u64;
+    let counted: u64 = ["warning", "error", "critical"]
+        .iter()
+        .filter_map(|s| report.diagnosis_counts.by_severity.get(*s))
+        .sum();
+    let problems = kept.max(counted);
     let worst = report
         .diagnoses
         .first()
         .filter(|d| d.severity >= Severity::Warning);
     let headline = match worst {
         Some(d) => {
-            let codes: BTreeSet<&str> = report
+            let mut codes: BTreeSet<&str> = report
                 .diagnoses
                 .iter()
                 .filter(|d| d.severity >= Severity::Warning)
                 .map(|d| d.code.as_str())
                 .collect();
+            codes.extend(
+                report
+                    .diagnosis_counts
+                    .by_code
+                    .iter()
+                    .filter(|(_, s)| s.severity != "info")
+                    .map(|(c, _)| c.as_str()),
+            );
             format!(
                 "{} problem{} found ({} kind{}); worst ({}): {}",
                 problems,
@@ -473,5 +487,21 @@ pub(crate) mod fixture {
             },
             engine: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_counts_problems_not_kept_in_full() {
+        let mut r = fixture::report();
+        r.diagnosis_counts.by_severity.insert("critical".into(), 40);
+        r.diagnosis_counts.by_severity.insert("warning".into(), 2);
+        let v = verdict(&r);
+        assert_eq!(v.problems, 42);
+        assert_eq!(v.severity, Some(Severity::Critical));
+        assert!(v.headline.starts_with("42 problems found"));
     }
 }
