@@ -272,3 +272,45 @@ fn streaming_keeps_state_bounded() {
         .iter()
         .all(|d| d.code == "ndes.reached" || d.code == "ndes.request_submitted"));
 }
+
+/// Files read one after another: a server's context must survive another server's log being
+/// read days ahead (regression: pruning by the newest progress of any server).
+#[test]
+fn context_survives_another_servers_log_read_days_ahead() {
+    let mut app_b = Src::application("ndes02");
+    let mut iis_a = Src::iis("ndes01");
+    let mut iis_b = Src::iis("ndes02");
+    let mut e = Engine::new(config_for(&["ndes01", "ndes02"]));
+    let mut sink = CollectSink::default();
+    e.push(&app_b.w3wp_crash(t(10, 0, 30)));
+    for i in 0..720i64 {
+        let time = t(0, 0, 0) + i * 10 * MIN;
+        e.push(&iis_a.mscep(
+            time,
+            ScepOperation::GetCaCaps,
+            200,
+            0,
+            0,
+            "10.0.0.9",
+            UA_WINDOWS,
+        ));
+        e.advance(&mut sink);
+    }
+    e.push(&iis_b.mscep(
+        t(10, 0, 0),
+        ScepOperation::GetCaCaps,
+        503,
+        0,
+        0,
+        "10.0.0.5",
+        UA_ANDROID,
+    ));
+    e.advance(&mut sink);
+    e.finish(&mut sink);
+    server_diag(&sink, "iis.app_pool_crashing");
+    assert!(
+        of(&sink, "iis.app_pool_unavailable").is_empty(),
+        "{:?}",
+        codes(&sink)
+    );
+}

@@ -5,9 +5,35 @@
 //! orders by the names).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// An interned string.
 pub(crate) type Sym = u32;
+
+/// Hasher for maps keyed by symbols. Symbols are small integers the engine hands out in order,
+/// never chosen by input, so a multiplicative hash is enough (and much cheaper than SipHash on the
+/// per-request path).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SymHasher(u64);
+
+impl Hasher for SymHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by symbols.
+pub(crate) type SymMap<V> = HashMap<Sym, V, BuildHasherDefault<SymHasher>>;
 
 /// A string table.
 #[derive(Debug, Default)]

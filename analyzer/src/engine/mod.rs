@@ -52,7 +52,8 @@
 //! - With [`EngineConfig::stall_timeout_us`], anything held longer than that behind the newest
 //!   server progress is emitted anyway (for a service where some collector went silent).
 //!
-//! Finalized attempts are emitted and dropped; host context is pruned after two days of progress.
+//! Finalized attempts are emitted and dropped; a server's context older than two days behind
+//! both its IIS log and anything still held is pruned.
 //! Successful mscep.dll requests are also folded per server and bucket (rows 1 and 17 at server
 //! scope); attempts only carry those two info diagnoses when a device log is part of them.
 //!
@@ -97,7 +98,7 @@ mod watermark;
 use aggregate::{bucket_of, Agg, AggKey, AggKind, AggScope};
 use context::{HostContext, Record};
 use device::{DeviceRecord, DeviceSource, Segment};
-use intern::{Interner, Sym};
+use intern::{Interner, Sym, SymMap};
 use session::{EventKey, Session, SessionKey};
 use user_agent::UaFamily;
 use watermark::{initial_role, kind_name, uncovered, Role, SourceIdx, SourceState};
@@ -271,8 +272,8 @@ pub struct Engine {
     sources: Vec<SourceState>,
     source_index: HashMap<u128, SourceIdx>,
     last_source: Option<(SourceId, SourceIdx)>,
-    hosts: HashMap<Sym, HostState>,
-    endpoints: HashMap<Sym, EndpointState>,
+    hosts: SymMap<HostState>,
+    endpoints: SymMap<EndpointState>,
     open: HashMap<SessionKey, Vec<Session>>,
     devices: BTreeMap<SourceIdx, DeviceSource>,
     aggs: BTreeMap<AggKey, Agg>,
@@ -393,8 +394,8 @@ impl Engine {
             sources: Vec::new(),
             source_index: HashMap::new(),
             last_source: None,
-            hosts: HashMap::new(),
-            endpoints: HashMap::new(),
+            hosts: SymMap::default(),
+            endpoints: SymMap::default(),
             open: HashMap::new(),
             devices: BTreeMap::new(),
             aggs: BTreeMap::new(),
@@ -594,13 +595,23 @@ impl Engine {
             return;
         };
         let host = src.host;
+        // One host lookup for the late check, the implicit progress and the default endpoint.
+        let implicit = self.config.implicit_watermarks;
+        let Some(h) = self.hosts.get_mut(&host) else {
+            return;
+        };
         // Late: older than the server's progress by more than a gap (its session may be gone).
-        if let Some(p) = self.hosts.get(&host).and_then(|h| h.iis_progress) {
-            if t < p.saturating_sub(gap) {
-                self.late_events += 1;
-            }
+        if h.iis_progress.is_some_and(|p| t < p.saturating_sub(gap)) {
+            self.late_events += 1;
         }
-        self.observe(idx, t);
+        if implicit {
+            h.iis_progress = Some(h.iis_progress.map_or(t, |x| x.max(t)));
+            self.global_progress = Some(self.global_progress.map_or(t, |g| g.max(t)));
+        }
+        let default_endpoint = h.default_endpoint;
+        if let Some(src) = self.sources.get_mut(idx as usize) {
+            src.observe(t);
+        }
         let target = r.target();
         let symptom = rule::classify_iis(r);
         if let Some(sym) = symptom {
@@ -643,7 +654,7 @@ impl Engine {
         if r.status == 200 {
             self.count_ok(idx, host, event, r, id);
         }
-        let endpoint = self.server_endpoint(idx, host, &event.endpoint_id);
+        let endpoint = self.server_endpoint(idx, host, default_endpoint, &event.endpoint_id);
         let (family, ua) = self.user_agent(&r.user_agent);
         let client = self.names.intern(&r.client_ip);
         let key = SessionKey {
@@ -718,9 +729,15 @@ impl Engine {
         }
     }
 
-    fn server_endpoint(&mut self, idx: SourceIdx, host: Sym, endpoint_id: &str) -> Sym {
+    fn server_endpoint(
+        &mut self,
+        idx: SourceIdx,
+        host: Sym,
+        default_endpoint: Sym,
+        endpoint_id: &str,
+    ) -> Sym {
         let ep = if endpoint_id.is_empty() {
-            self.host_state(host).default_endpoint
+            default_endpoint
         } else {
             let cached = self
                 .sources
@@ -1271,9 +1288,31 @@ impl Engine {
             return;
         }
         self.pruned_at = g;
-        let before = g.saturating_sub(CONTEXT_RETENTION_US);
+        // Never drop context something still held may consult: a device log or another server
+        // read later than this one (files read one after another) keeps old windows open.
+        let oldest_held = self
+            .devices
+            .values()
+            .filter_map(|d| d.records.keys().next().map(|k| k.0))
+            .chain(self.open.values().flatten().map(|s| s.start))
+            .chain(
+                self.endpoints
+                    .values()
+                    .flat_map(|e| e.pending.iter().map(|s| s.start)),
+            )
+            .chain(self.aggs.keys().map(|k| k.bucket))
+            .min()
+            .unwrap_or(g);
+        let margin = self
+            .config
+            .crash_window_us
+            .saturating_add(CONTEXT_RETENTION_US);
         for h in self.hosts.values_mut() {
-            h.context.prune(before);
+            // A host is measured by its own IIS log: another host's log read earlier says nothing
+            // about how far this one's requests have been read.
+            if let Some(p) = h.iis_progress {
+                h.context.prune(p.min(oldest_held).saturating_sub(margin));
+            }
         }
         let released_before = g.saturating_sub(RELEASED_RETENTION_US);
         for st in self.endpoints.values_mut() {
