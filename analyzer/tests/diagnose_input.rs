@@ -257,6 +257,11 @@ fn invalid_utf8_and_overlong_lines_are_counted_and_the_rest_read() {
     let f = file(&report, "u_ex261120.log");
     assert_eq!(f.status, FileStatus::Parsed);
     assert_eq!(f.errors.get("line_too_long"), Some(&1));
+    assert_eq!(
+        f.errors.get("invalid_utf8"),
+        Some(&3),
+        "three invalid bytes"
+    );
     // The lines around the bad ones are still events.
     assert!(rec.events.len() >= 3, "{} events", rec.events.len());
     assert!(report

@@ -1011,17 +1011,72 @@ fn parse_ordered(
     });
 }
 
-/// A reader that counts bytes for the progress display.
+/// A reader that counts bytes for the progress display and invalid UTF-8 sequences for the
+/// report (parsers replace them silently). UTF-16 input (with a BOM) is not checked.
 struct Counting<'a, R> {
     inner: R,
     counter: &'a AtomicU64,
+    utf8: Utf8Check,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(chunk) = buf.get(..n) {
+            self.utf8.scan(chunk);
+        }
         Ok(n)
+    }
+}
+
+/// Counts invalid UTF-8 sequences across chunk boundaries.
+#[derive(Default)]
+struct Utf8Check {
+    started: bool,
+    disabled: bool,
+    /// Start of a sequence cut by the chunk boundary (at most 3 bytes).
+    carry: Vec<u8>,
+    invalid: u64,
+}
+
+impl Utf8Check {
+    fn scan(&mut self, chunk: &[u8]) {
+        if !self.started && !chunk.is_empty() {
+            self.started = true;
+            self.disabled = chunk.starts_with(&[0xFF, 0xFE]) || chunk.starts_with(&[0xFE, 0xFF]);
+        }
+        if self.disabled || chunk.is_empty() {
+            return;
+        }
+        if self.carry.is_empty() {
+            self.scan_from(chunk);
+        } else {
+            let mut joined = std::mem::take(&mut self.carry);
+            joined.extend_from_slice(chunk);
+            self.scan_from(&joined);
+        }
+    }
+
+    fn scan_from(&mut self, mut b: &[u8]) {
+        while let Err(e) = std::str::from_utf8(b) {
+            let valid = e.valid_up_to();
+            match e.error_len() {
+                Some(len) => {
+                    self.invalid += 1;
+                    b = b.get(valid + len..).unwrap_or_default();
+                }
+                None => {
+                    self.carry = b.get(valid..).unwrap_or_default().to_vec();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Invalid sequences seen, counting a sequence cut by the end of the stream.
+    fn finish(&self) -> u64 {
+        self.invalid + u64::from(!self.carry.is_empty())
     }
 }
 
@@ -1053,12 +1108,19 @@ fn parse_job(
             parse::eventlog::evtx::parse(ctx, BufReader::new(file), &mut emit)
         } else {
             job.file.read_with(limits, budget, |r| {
-                let counting = Counting {
+                let mut counting = Counting {
                     inner: r,
                     counter: &counters.bytes,
+                    utf8: Utf8Check::default(),
                 };
-                let reader = BufReader::with_capacity(256 * 1024, counting);
-                parse::parse_stream(job.format, ctx, reader, &mut emit)
+                let mut reader = BufReader::with_capacity(256 * 1024, &mut counting);
+                let mut stats = parse::parse_stream(job.format, ctx, &mut reader, &mut emit)?;
+                drop(reader);
+                let invalid = counting.utf8.finish();
+                if invalid > 0 {
+                    *stats.errors.entry("invalid_utf8").or_insert(0) += invalid;
+                }
+                Ok(stats)
             })?
         }
     }));
@@ -1090,6 +1152,32 @@ fn parse_job(
                 format!("the {} parser failed on this file", job.format.name()),
             )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Check;
+
+    fn count(chunks: &[&[u8]]) -> u64 {
+        let mut c = Utf8Check::default();
+        for ch in chunks {
+            c.scan(ch);
+        }
+        c.finish()
+    }
+
+    #[test]
+    fn counts_invalid_utf8_across_chunks() {
+        assert_eq!(count(&[b"plain ascii\n"]), 0);
+        assert_eq!(count(&["caf\u{e9}".as_bytes()]), 0);
+        // "é" cut between two chunks is valid.
+        assert_eq!(count(&[b"caf\xc3", b"\xa9 ok"]), 0);
+        assert_eq!(count(&[b"a\xff b\xfe", b"c\xe9 d"]), 3);
+        // A sequence cut by the end of the stream counts.
+        assert_eq!(count(&[b"abc\xe2\x82"]), 1);
+        // UTF-16 is not UTF-8: not checked.
+        assert_eq!(count(&[b"\xff\xfea\x00"]), 0);
     }
 }
 
