@@ -443,3 +443,22 @@ mod any_bytes {
         }
     }
 }
+
+#[test]
+fn host_of_overrides_the_inferred_host() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("dump/logs/u_ex261120.log"),
+        iis_log(1).as_bytes(),
+    );
+    let w = walk(
+        &[dir.path().join("dump")],
+        Limits::default(),
+        &Budget::default(),
+        &[scepwatch_analyzer::diagnose::input::HostOverride {
+            prefix: "logs/".into(),
+            host: "NDES-07".into(),
+        }],
+    );
+    assert_eq!(w.files[0].host, "NDES-07");
+}

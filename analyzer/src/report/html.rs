@@ -68,6 +68,22 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// Names shown in one table cell before "and N more".
+const MAX_NAMES: usize = 40;
+
+fn names(v: &[String]) -> String {
+    let mut s = v
+        .iter()
+        .take(MAX_NAMES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > MAX_NAMES {
+        let _ = write!(s, " and {} more", v.len() - MAX_NAMES);
+    }
+    s
+}
+
 /// `s` cut to `max` characters, with an ellipsis when cut.
 fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -329,8 +345,8 @@ fn endpoints(report: &RunReport, h: &mut String) {
             } else {
                 ""
             },
-            esc(&e.servers.join(", ")),
-            esc(&e.devices.join(", ")),
+            esc(&names(&e.servers)),
+            esc(&names(&e.devices)),
             e.device_events,
             e.probe_events,
             e.attempts,
