@@ -462,3 +462,42 @@ fn host_of_overrides_the_inferred_host() {
     );
     assert_eq!(w.files[0].host, "NDES-07");
 }
+
+/// An engine that fails on its 5000th event.
+struct Failing(u64);
+
+impl Correlator for Failing {
+    fn push(&mut self, _e: &Event) {
+        self.0 += 1;
+        assert!(self.0 < 5000, "engine failure");
+    }
+    fn watermark(&mut self, _w: &Watermark) {}
+    fn advance(&mut self, _out: &mut Collector) {}
+    fn finish(self: Box<Self>, _out: &mut Collector) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+/// A failing engine ends the run with a panic (exit code 3 in the binary), never a hang of
+/// workers blocked on full channels or on the run-ahead budget.
+#[test]
+fn engine_failure_ends_the_run_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = iis_log(20_000);
+    for i in 0..6 {
+        write(
+            &dir.path().join(format!("ndes0{i}/u_ex261120.log")),
+            log.as_bytes(),
+        );
+    }
+    let opts = Options {
+        inputs: vec![dir.path().to_path_buf()],
+        threads: 3,
+        buffer_bytes: 1 << 20,
+        ..Options::default()
+    };
+    let result = std::panic::catch_unwind(|| {
+        run_with(&opts, &mut |_| {}, Box::new(|_| Box::new(Failing(0))))
+    });
+    assert!(result.is_err());
+}

@@ -845,15 +845,33 @@ struct Gate {
     state: Mutex<(u64, usize)>,
     cv: Condvar,
     limit: u64,
+    /// Set when the engine thread unwinds: workers stop instead of waiting for it.
+    aborted: std::sync::atomic::AtomicBool,
+}
+
+/// Aborts the gate when dropped during a panic of the engine thread.
+struct AbortOnUnwind<'a>(&'a Gate);
+
+impl Drop for AbortOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.aborted.store(true, Ordering::SeqCst);
+            self.0.cv.notify_all();
+        }
+    }
 }
 
 impl Gate {
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+
     fn acquire(&self, job: usize, n: u64) -> u64 {
         let Ok(mut st) = self.state.lock() else {
             return 0;
         };
         loop {
-            if st.1 == job {
+            if st.1 == job || self.is_aborted() {
                 return 0;
             }
             if st.0 == 0 || st.0 + n <= self.limit {
@@ -910,6 +928,7 @@ fn parse_ordered(
         state: Mutex::new((0, 0)),
         cv: Condvar::new(),
         limit: opts.buffer_bytes,
+        aborted: std::sync::atomic::AtomicBool::new(false),
     };
     let mut receivers: Vec<Receiver<Envelope>> = Vec::with_capacity(jobs.len());
     let mut senders: Vec<Mutex<Option<SyncSender<Envelope>>>> = Vec::with_capacity(jobs.len());
@@ -933,6 +952,9 @@ fn parse_ordered(
         for (w, returned) in returns_rx.into_iter().enumerate() {
             let (next, senders, gate) = (&next, &senders, &gate);
             s.spawn(move || loop {
+                if gate.is_aborted() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
                     break;
@@ -969,6 +991,10 @@ fn parse_ordered(
                 while returned.try_recv().is_ok() {}
             });
         }
+        // Owned here, so that if the engine panics the receivers are dropped while unwinding
+        // and blocked workers see their sends fail.
+        let receivers = receivers;
+        let _abort = AbortOnUnwind(&gate);
         for (i, rx) in receivers.iter().enumerate() {
             gate.set_current(i);
             loop {
