@@ -34,9 +34,8 @@ Exit codes:
   2  usage error, or nothing readable among the inputs
   3  internal error";
 
-const DIAGNOSE_ABOUT: &str = "\
-Reads log files, folders and zip archives, correlates device and server logs into enrollment
-attempts and prints what broke, the evidence and the fix. No server, no configuration.";
+const DIAGNOSE_ABOUT: &str =
+    "Reads logs (files, folders, zips) and prints what broke in SCEP enrollment, the evidence and the fix";
 
 const DIAGNOSE_LONG: &str = "\
 Reads log files, folders and zip archives, correlates device and server logs into enrollment

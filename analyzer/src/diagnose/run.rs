@@ -365,7 +365,6 @@ pub fn run_with(
     }
     let mut collector = Collector::new(opts.max_attempts, opts.max_per_code);
     let mut pacer = Pacer::default();
-    let mut file_endpoint: Vec<Option<String>> = Vec::new();
     for (((events, outcome), job), (ctx, role)) in held
         .into_iter()
         .zip(&context_jobs)
@@ -395,14 +394,7 @@ pub fn run_with(
         });
         send_watermark(&mut *correlator, ctx, &outcome.stats, endpoint.as_deref());
         pacer.file_done(&mut *correlator, &mut collector);
-        file_endpoint.push(endpoint);
-        files.push(file_report(
-            &report.inputs,
-            job,
-            *role,
-            &outcome,
-            file_endpoint.last().cloned().flatten(),
-        ));
+        files.push(file_report(&report.inputs, job, *role, &outcome, endpoint));
         add_parser_totals(&mut report.parsers, job.format, &outcome);
     }
 
