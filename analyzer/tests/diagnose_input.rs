@@ -160,6 +160,38 @@ fn truncated_zip_is_skipped_and_the_rest_is_read() {
     assert_eq!(report.problems.get("zip.corrupt"), Some(&1));
 }
 
+/// An upload cut short keeps its complete entries: they are recovered from their local
+/// headers and diagnosed; the archive is reported as truncated.
+#[test]
+fn entries_before_the_cut_of_a_truncated_zip_are_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: String = (0..3000).map(|i| iis_line(i, 200)).collect();
+    let z = zip_bytes(&[
+        ("ndes01/u_ex261119.log", iis_log(4).as_bytes()),
+        (
+            "ndes01/u_ex261120.log",
+            format!("{IIS_HEAD}{big}").as_bytes(),
+        ),
+    ]);
+    write(&dir.path().join("upload.zip"), &z[..z.len() - 2000]);
+    let (report, rec) = run(&[dir.path().join("upload.zip")]);
+    let archive = file(&report, "upload.zip");
+    assert_eq!(
+        archive.reason.as_deref(),
+        Some("zip.truncated"),
+        "{archive:?}"
+    );
+    let first = file(&report, "upload.zip!/ndes01/u_ex261119.log");
+    assert_eq!(first.status, FileStatus::Parsed);
+    assert_eq!(first.host, "ndes01");
+    assert_eq!(first.events, 4);
+    assert!(!report
+        .files
+        .iter()
+        .any(|f| f.path.ends_with("u_ex261120.log") && f.status == FileStatus::Parsed));
+    assert_eq!(rec.events.len(), 4);
+}
+
 #[test]
 fn zip_bomb_is_stopped_by_the_ratio_limit() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use super::archive::{Archive, Budget, EntryInfo, LimitExceeded, Limits};
+use super::archive::{
+    zip_to_io, Archive, Budget, EntryInfo, Guarded, LimitExceeded, Limits, SharedFile,
+};
 
 /// Folder names that are part of a standard Windows or IIS log layout, never a host name.
 const LAYOUT_FOLDERS: &[&str] = &[
@@ -52,7 +54,14 @@ pub enum Location {
         /// Entry index in it.
         index: usize,
     },
+    /// An entry recovered from a truncated archive, decompressed into an anonymous temp file.
+    Spilled(SharedFile),
 }
+
+/// A seekable byte source.
+pub trait ReadSeek: Read + std::io::Seek {}
+
+impl<T: Read + std::io::Seek> ReadSeek for T {}
 
 /// One file to read.
 #[derive(Debug, Clone)]
@@ -401,11 +410,136 @@ impl Walker<'_> {
                 }
                 self.archive_entries(Arc::new(a), &place.with(base));
             }
-            Err(e) => self.skip(
-                &at,
+            Err(e) => self.salvage(path, &at, place, e.to_string()),
+        }
+    }
+
+    /// An archive whose central directory cannot be read (typically cut short by a failed
+    /// upload): its entries are read in order from their local headers, and each complete one
+    /// is decompressed into an anonymous temp file.
+    fn salvage(&mut self, path: &Path, at: &Place, place: &Place, why: String) {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.skip(at, "unreadable", e.to_string()),
+        };
+        let mut reader = io::BufReader::new(file);
+        let mut base = place.components.clone();
+        if let Some(last) = base.last_mut() {
+            last.push('!');
+        }
+        let base = place.with(base);
+        let archive_path = at.path();
+        let mut recovered = 0u64;
+        let mut stopped = String::from("end of data");
+        loop {
+            let mut entry = match zip::read::read_zipfile_from_stream(&mut reader) {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    stopped = e.to_string();
+                    break;
+                }
+            };
+            self.entries += 1;
+            if self.entries > self.limits.max_entries {
+                break;
+            }
+            if entry.is_dir() {
+                continue;
+            }
+            let name = match entry.enclosed_name() {
+                Some(p) => p
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                None => entry
+                    .name()
+                    .map(|n| n.replace('\\', "/"))
+                    .unwrap_or_default(),
+            };
+            let display = format!("{archive_path}!/{name}");
+            let mut components = base.components.clone();
+            components.extend(name.split('/').map(str::to_string));
+            let here = base.with(components);
+            if entry.encrypted() {
+                self.skipped_at(&here, &display, "zip.encrypted", "encrypted entry".into());
+                continue;
+            }
+            let modified_us = entry.last_modified().and_then(|t| {
+                scepwatch_proto::time::civil_to_us(
+                    i64::from(t.year()),
+                    u32::from(t.month()),
+                    u32::from(t.day()),
+                    u32::from(t.hour()),
+                    u32::from(t.minute()),
+                    u32::from(t.second()),
+                    0,
+                )
+            });
+            let compressed = entry.compressed_size();
+            let spilled = tempfile::tempfile().and_then(|mut tmp| {
+                let mut g = Guarded::new(&mut entry, compressed, self.limits, Some(self.budget));
+                io::copy(&mut g, &mut tmp).map(|n| (tmp, n))
+            });
+            let (tmp, size) = match spilled {
+                Ok(t) => t,
+                Err(e) => {
+                    if let Some(l) = LimitExceeded::from_io(&e) {
+                        self.skipped_at(&here, &display, l.code(), l.to_string());
+                        continue;
+                    }
+                    stopped = format!("{name} is cut: {e}");
+                    break;
+                }
+            };
+            recovered += 1;
+            let last = name.rsplit('/').next().unwrap_or(&name);
+            if is_zip_name(last) {
+                match Archive::open(tmp, display.clone(), 2) {
+                    Ok(a) => {
+                        let mut inner = here.components.clone();
+                        if let Some(l) = inner.last_mut() {
+                            l.push('!');
+                        }
+                        self.archive_entries(Arc::new(a), &here.with(inner));
+                    }
+                    Err(e) => self.skipped_at(
+                        &here,
+                        &display,
+                        "zip.corrupt",
+                        format!("nested archive not readable: {}", zip_to_io(e)),
+                    ),
+                }
+                continue;
+            }
+            match SharedFile::new(tmp) {
+                Ok(shared) => self.out.files.push(InputFile {
+                    input: here.input,
+                    path: display,
+                    host: here.host(self.hosts),
+                    location: Location::Spilled(shared),
+                    size,
+                    modified_us,
+                }),
+                Err(e) => self.skipped_at(&here, &display, "unreadable", e.to_string()),
+            }
+        }
+        if recovered == 0 {
+            self.skip(
+                at,
                 "zip.corrupt",
-                format!("not a readable zip archive: {e}"),
-            ),
+                format!("not a readable zip archive: {why}"),
+            );
+        } else {
+            self.skip(
+                at,
+                "zip.truncated",
+                format!(
+                    "archive damaged or cut short ({why}); {recovered} entries recovered from \
+                     their local headers, reading stopped at: {stopped}"
+                ),
+            );
         }
     }
 
@@ -560,16 +694,27 @@ impl InputFile {
                 Ok(f(&mut file))
             }
             Location::Zip { archive, index } => archive.read_entry(*index, limits, budget, f),
+            Location::Spilled(shared) => {
+                let mut r = shared.clone();
+                Ok(f(&mut r))
+            }
         }
     }
 
-    /// A seekable handle on the file's bytes: the file itself, or an archive entry spilled to
-    /// an anonymous temp file.
-    pub fn seekable(&self, limits: Limits, budget: &Budget) -> io::Result<File> {
-        match &self.location {
-            Location::Disk(p) => File::open(p),
-            Location::Zip { archive, index } => archive.spill_entry(*index, limits, budget),
-        }
+    /// A seekable handle on the file's bytes: the file itself, an archive entry spilled to an
+    /// anonymous temp file, or the temp file of a recovered entry.
+    pub fn seekable(
+        &self,
+        limits: Limits,
+        budget: &Budget,
+    ) -> io::Result<Box<dyn ReadSeek + Send>> {
+        Ok(match &self.location {
+            Location::Disk(p) => Box::new(File::open(p)?),
+            Location::Zip { archive, index } => {
+                Box::new(archive.spill_entry(*index, limits, budget)?)
+            }
+            Location::Spilled(shared) => Box::new(shared.clone()),
+        })
     }
 
     /// Up to `max` first bytes of the file. Not charged to the run's budget (it is read again

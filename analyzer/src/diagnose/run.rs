@@ -756,7 +756,7 @@ fn sniff(
 }
 
 fn file_is_zip_entry(f: &InputFile) -> bool {
-    matches!(f.location, input::Location::Zip { .. })
+    !matches!(f.location, input::Location::Disk(_))
 }
 
 /// The earliest event time in a file's head (complete lines only).
