@@ -76,6 +76,10 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = "scepwatch", version, after_long_help = EXIT_CODES)]
 struct Cli {
+    /// More log output on standard error (-v: what is skipped and why, per-file counts;
+    /// -vv: debug). SCEPWATCH_LOG (e.g. `scepwatch_analyzer=debug`) overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -269,6 +273,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Diagnose(args) => diagnose_cmd(args),
         Command::Parse(args) => parse_cmd(args),
@@ -281,6 +286,24 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Structured logs on standard error, kept apart from the report on standard output.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCEPWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(false)
+        .compact()
+        .init();
 }
 
 fn diagnose_cmd(args: DiagnoseArgs) -> u8 {

@@ -246,6 +246,8 @@ fn has_zip_magic(path: &Path) -> bool {
 impl Walker<'_> {
     fn skip(&mut self, place: &Place, code: &'static str, detail: impl Into<String>) {
         let path = place.path();
+        let detail = detail.into();
+        tracing::info!(input = %place.input_text, path = %path, code, detail = %detail, "input skipped");
         let host = if place.components.is_empty() {
             None
         } else {
@@ -260,7 +262,7 @@ impl Walker<'_> {
             },
             host,
             code,
-            detail: detail.into(),
+            detail,
         });
     }
 
@@ -584,6 +586,7 @@ impl Walker<'_> {
 
     fn skipped_at(&mut self, place: &Place, path: &str, code: &'static str, detail: String) {
         let host = place.host(self.hosts);
+        tracing::info!(path, host = %host, code, detail = %detail, "input skipped");
         self.out.skipped.push(Skipped {
             input: place.input,
             path: path.to_string(),

@@ -210,16 +210,19 @@ pub fn run_with(
                     context_jobs.push(job);
                 }
             }
-            Err((code, detail)) => files.push(FileReport {
-                path: file.path.clone(),
-                input: input_text(&report.inputs, file.input),
-                host: file.host.clone(),
-                status: FileStatus::Skipped,
-                reason: Some(code.to_string()),
-                detail: Some(detail),
-                bytes: 0,
-                ..empty_file_report()
-            }),
+            Err((code, detail)) => {
+                tracing::info!(path = %file.path, host = %file.host, code, detail = %detail, "file not recognised");
+                files.push(FileReport {
+                    path: file.path.clone(),
+                    input: input_text(&report.inputs, file.input),
+                    host: file.host.clone(),
+                    status: FileStatus::Skipped,
+                    reason: Some(code.to_string()),
+                    detail: Some(detail),
+                    bytes: 0,
+                    ..empty_file_report()
+                })
+            }
         }
     }
     context_jobs.sort_by(|a, b| {
@@ -582,6 +585,17 @@ fn file_report(
     endpoint: Option<String>,
 ) -> FileReport {
     let to_text = scepwatch_proto::time::to_rfc3339;
+    tracing::info!(
+        path = %job.file.path,
+        host = %job.file.host,
+        format = job.format.name(),
+        bytes = o.stats.bytes,
+        records = o.stats.records,
+        events = o.stats.events,
+        errors = o.stats.error_count(),
+        problem = o.problem.as_ref().map(|p| p.0),
+        "file read"
+    );
     FileReport {
         path: job.file.path.clone(),
         input: input_text(inputs, job.file.input),
