@@ -279,17 +279,7 @@ impl Archive {
                 .join("/"),
             None => e.name()?.replace('\\', "/"),
         };
-        let modified_us = e.last_modified().and_then(|t| {
-            scepwatch_proto::time::civil_to_us(
-                i64::from(t.year()),
-                u32::from(t.month()),
-                u32::from(t.day()),
-                u32::from(t.hour()),
-                u32::from(t.minute()),
-                u32::from(t.second()),
-                0,
-            )
-        });
+        let modified_us = e.last_modified().and_then(zip_time_us);
         Ok(EntryInfo {
             name,
             size: e.size(),
@@ -337,6 +327,20 @@ pub fn zip_to_io(e: zip::result::ZipError) -> io::Error {
         zip::result::ZipError::Io(e) => e,
         other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
     }
+}
+
+/// A zip entry's modification time (local time of the archiving machine, taken as UTC) in
+/// microseconds since the epoch; `None` for an impossible date.
+pub fn zip_time_us(t: zip::DateTime) -> Option<i64> {
+    scepwatch_proto::time::civil_to_us(
+        i64::from(t.year()),
+        u32::from(t.month()),
+        u32::from(t.day()),
+        u32::from(t.hour()),
+        u32::from(t.minute()),
+        u32::from(t.second()),
+        0,
+    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use super::archive::{
-    zip_to_io, Archive, Budget, EntryInfo, Guarded, LimitExceeded, Limits, SharedFile,
+    zip_time_us, zip_to_io, Archive, Budget, EntryInfo, Guarded, LimitExceeded, Limits, SharedFile,
 };
 
 /// Folder names that are part of a standard Windows or IIS log layout, never a host name.
@@ -468,17 +468,7 @@ impl Walker<'_> {
                 self.skipped_at(&here, &display, "zip.encrypted", "encrypted entry".into());
                 continue;
             }
-            let modified_us = entry.last_modified().and_then(|t| {
-                scepwatch_proto::time::civil_to_us(
-                    i64::from(t.year()),
-                    u32::from(t.month()),
-                    u32::from(t.day()),
-                    u32::from(t.hour()),
-                    u32::from(t.minute()),
-                    u32::from(t.second()),
-                    0,
-                )
-            });
+            let modified_us = entry.last_modified().and_then(zip_time_us);
             let compressed = entry.compressed_size();
             let spilled = tempfile::tempfile().and_then(|mut tmp| {
                 let mut g = Guarded::new(&mut entry, compressed, self.limits, Some(self.budget));
