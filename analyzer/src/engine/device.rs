@@ -63,7 +63,7 @@ pub(crate) fn marker(p: &DevicePayload) -> Marker {
     }
 }
 
-/// The transactionID a payload carries, normalised.
+/// The transactionID a payload carries, as printed (trimmed).
 pub(crate) fn transaction_id(p: &DevicePayload) -> Option<Box<str>> {
     match p {
         DevicePayload::Android(a) => normalize_tx(&a.transaction_id),
@@ -100,7 +100,7 @@ pub(crate) struct Segment {
     pub end: i64,
     pub endpoint: Option<Sym>,
     pub platform: Platform,
-    /// Sorted, normalised transactionIDs.
+    /// Sorted transactionIDs, as printed (trimmed).
     pub tx: Vec<Box<str>>,
     /// A later record of the same source exists (so the segment cannot grow any more).
     pub followed: bool,

@@ -15,7 +15,8 @@
 //!   device attempts: a gap longer than [`EngineConfig::attempt_gap_us`] starts a new one, and so
 //!   do Android's "There are N requests" and a second "Trying to enroll", an iOS GetCACert /
 //!   GetCACaps after a PKIOperation, and every Windows event 36. The platform comes from the
-//!   payload; transactionIDs from `android.transaction_id` and `ios.scep.transaction_id`.
+//!   payload; transactionIDs from `android.transaction_id` and `ios.scep.transaction_id`,
+//!   compared as printed (iOS sends base64 text, where case matters).
 //! - **Server side.** IIS requests to mscep.dll form server sessions keyed by endpoint, server
 //!   host, client address and user agent (its family: Dalvik/Android → android;
 //!   profiled/CFNetwork/Darwin/iPhone/iPad → ios; NDES client/Win32/Windows → windows; else
@@ -34,21 +35,28 @@
 //! # When things are emitted
 //!
 //! A source's *progress* is its watermark's `read_up_to_us` (or, with
-//! [`EngineConfig::implicit_watermarks`], the latest event time seen from it). A server's
-//! progress is that of its IIS sources.
+//! [`EngineConfig::implicit_watermarks`], the latest event time seen from it). Servers rotate
+//! their IIS and HTTP.sys logs (a file a day), and every file is a source: a file may still
+//! deliver the events after its progress and before the start of the next file of its folder,
+//! or after its progress at all for the newest; nothing once a newer file of its folder started
+//! to be delivered after it (files of one log are read one after another). A server host has
+//! *delivered* a span of event time when none of its files may still deliver anything in it. So
+//! a file announced but not read yet holds back its own days only, and the days of a server can
+//! be read in any order.
 //!
-//! - A session closes when its server's progress passes its last request + attempt gap.
+//! - A session closes when its server has delivered its span widened by the attempt gap.
 //! - A device attempt is finalized when it cannot grow (a later record of its log exists, or its
 //!   log's progress passed its end + gap), no open session could still join it, and every server
-//!   of its endpoint (those seen and those configured) has read past its end + the larger of the
-//!   join and crash windows, context logs included (a context source more than
-//!   [`EngineConfig::idle_source_us`] behind its host's newest source is idle and does not hold
-//!   anything back). An endpoint with no known server holds its device attempts until
-//!   [`Engine::finish`] (or the stall timeout).
+//!   of its endpoint (those seen and those configured) has delivered its span widened by the
+//!   larger of the join and crash windows (and the gap before it), context logs included (a
+//!   context log that delivered something and is more than [`EngineConfig::idle_source_us`]
+//!   behind its host's newest IIS progress is idle and does not hold anything back). An endpoint
+//!   with no known server holds its device attempts until [`Engine::finish`] (or the stall
+//!   timeout).
 //! - A closed session is released as a server-only attempt when no unfinalized device attempt of
-//!   its endpoint could still take it and its server's context has been read past it.
-//! - A bucket of folded server or endpoint diagnoses is emitted when its scope's sources have been
-//!   read past the bucket's end + crash window.
+//!   its endpoint could still take it and its server has delivered it ± the crash window.
+//! - A bucket of folded server or endpoint diagnoses is emitted when its scope's sources have
+//!   delivered the bucket ± crash window.
 //! - With [`EngineConfig::stall_timeout_us`], anything held longer than that behind the newest
 //!   server progress is emitted anyway (for a service where some collector went silent).
 //!
@@ -65,11 +73,13 @@
 //! event IDs, never by arrival order. So the same events give the same attempts and diagnoses:
 //! in any order when [`Engine::advance`] is only called once everything is pushed; and with
 //! `advance` called anywhere as long as the progress reported is true (a watermark follows the
-//! events it covers, or, with implicit watermarks, each source arrives in time order), device
+//! events it covers, or, with implicit watermarks, each source arrives in time order), the files
+//! of one rotated log are delivered one after another (in any order: a file delivered after a
+//! newer one holds back the span up to the newer one's start until [`Engine::finish`]), device
 //! logs and host context are pushed before the IIS windows they relate to are read past, and
 //! sources are known before their windows close (a watermark with `read_up_to_us` before
-//! `read_from_us` announces a source without covering anything). Events arriving after their
-//! window was closed are counted in [`EngineStats::late_events`].
+//! `read_from_us` announces a source without covering anything). Events arriving more than a gap
+//! behind their own file's progress are counted in [`EngineStats::late_events`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -101,7 +111,7 @@ use device::{DeviceRecord, DeviceSource, Segment};
 use intern::{Interner, Sym, SymMap};
 use session::{EventKey, Session, SessionKey};
 use user_agent::UaFamily;
-use watermark::{initial_role, kind_name, uncovered, Role, SourceIdx, SourceState};
+use watermark::{chain_folder, initial_role, kind_name, uncovered, Role, SourceIdx, SourceState};
 
 const MINUTE_US: i64 = 60_000_000;
 
@@ -235,7 +245,13 @@ struct HostState {
     iis_sources: Vec<SourceIdx>,
     other_sources: Vec<SourceIdx>,
     default_endpoint: Sym,
-    iis_progress: Option<i64>,
+    /// Newest progress of an IIS source that delivered something (announcements excluded).
+    iis_read: Option<i64>,
+    /// Spans of event time the host's IIS logs may still deliver (see [`watermark`]'s pending
+    /// spans), as `(progress, next file's start)`, refreshed at each [`Engine::advance`].
+    iis_hold: Vec<(i64, i64)>,
+    /// The same with the host's context logs that are not idle.
+    hold: Vec<(i64, i64)>,
     context: HostContext,
 }
 
@@ -280,6 +296,8 @@ pub struct Engine {
     /// User-agent digest → family (classifying a user agent is the costly part of a request).
     ua_families: HashMap<u64, UaFamily>,
     global_progress: Option<i64>,
+    /// Sources that started to deliver so far (orders [`SourceState::delivery`]).
+    deliveries: u64,
     pruned_at: i64,
     events_by_kind: [u64; 11],
     events: u64,
@@ -401,6 +419,7 @@ impl Engine {
             aggs: BTreeMap::new(),
             ua_families: HashMap::new(),
             global_progress: None,
+            deliveries: 0,
             pruned_at: i64::MIN,
             events_by_kind: [0; 11],
             events: 0,
@@ -449,7 +468,9 @@ impl Engine {
             iis_sources: Vec::new(),
             other_sources: Vec::new(),
             default_endpoint,
-            iis_progress: None,
+            iis_read: None,
+            iis_hold: Vec::new(),
+            hold: Vec::new(),
             context: HostContext::new(names.name(host)),
         })
     }
@@ -483,8 +504,9 @@ impl Engine {
         let path = self.names.intern(&source.path);
         let role = initial_role(kind, &source.path);
         let idx = SourceIdx::try_from(self.sources.len()).unwrap_or(SourceIdx::MAX);
-        self.sources
-            .push(SourceState::new(host, path, kind_name(kind), role));
+        let mut state = SourceState::new(host, path, kind_name(kind), role);
+        state.chain = chain_folder(kind, &source.path).map(|f| self.names.intern(f));
+        self.sources.push(state);
         self.source_index.insert(key, idx);
         match role {
             Role::Iis => self.host_state(host).iis_sources.push(idx),
@@ -503,7 +525,8 @@ impl Engine {
         let Some(src) = self.sources.get(idx as usize) else {
             return;
         };
-        let Some(p) = src.progress(self.config.implicit_watermarks) else {
+        // An announcement says where a source starts, not how far reading has got.
+        let Some(p) = src.delivered_progress(self.config.implicit_watermarks) else {
             return;
         };
         if Self::server_role(src.role) {
@@ -512,7 +535,7 @@ impl Engine {
         if src.role == Role::Iis {
             let host = src.host;
             if let Some(h) = self.hosts.get_mut(&host) {
-                h.iis_progress = Some(h.iis_progress.map_or(p, |x| x.max(p)));
+                h.iis_read = Some(h.iis_read.map_or(p, |x| x.max(p)));
             }
         }
     }
@@ -559,6 +582,10 @@ impl Engine {
             None => {
                 if let Some(s) = self.sources.get_mut(idx as usize) {
                     s.observe(t);
+                    if s.delivery == 0 {
+                        self.deliveries += 1;
+                        s.delivery = self.deliveries;
+                    }
                 }
                 self.bump_progress(idx);
             }
@@ -570,6 +597,10 @@ impl Engine {
             return;
         };
         src.observe(t);
+        if src.delivery == 0 {
+            self.deliveries += 1;
+            src.delivery = self.deliveries;
+        }
         if !self.config.implicit_watermarks {
             return;
         }
@@ -579,7 +610,7 @@ impl Engine {
         if src.role == Role::Iis {
             let host = src.host;
             if let Some(h) = self.hosts.get_mut(&host) {
-                h.iis_progress = Some(h.iis_progress.map_or(t, |x| x.max(t)));
+                h.iis_read = Some(h.iis_read.map_or(t, |x| x.max(t)));
             }
         }
     }
@@ -591,27 +622,33 @@ impl Engine {
     fn push_iis(&mut self, idx: SourceIdx, event: &Event, r: &IisRequest, id: [u8; 16]) {
         let t = event.event_time_us;
         let gap = self.config.attempt_gap_us;
-        let Some(src) = self.sources.get(idx as usize) else {
+        let implicit = self.config.implicit_watermarks;
+        let Some(src) = self.sources.get_mut(idx as usize) else {
             return;
         };
         let host = src.host;
-        // One host lookup for the late check, the implicit progress and the default endpoint.
-        let implicit = self.config.implicit_watermarks;
+        // Late: older than its own file's progress by more than a gap (its session may be gone).
+        // Another file's progress says nothing: rotated files may be read in any order.
+        if src
+            .progress(implicit)
+            .is_some_and(|p| t < p.saturating_sub(gap))
+        {
+            self.late_events += 1;
+        }
+        src.observe(t);
+        if src.delivery == 0 {
+            self.deliveries += 1;
+            src.delivery = self.deliveries;
+        }
+        // One host lookup for the implicit progress and the default endpoint.
         let Some(h) = self.hosts.get_mut(&host) else {
             return;
         };
-        // Late: older than the server's progress by more than a gap (its session may be gone).
-        if h.iis_progress.is_some_and(|p| t < p.saturating_sub(gap)) {
-            self.late_events += 1;
-        }
         if implicit {
-            h.iis_progress = Some(h.iis_progress.map_or(t, |x| x.max(t)));
+            h.iis_read = Some(h.iis_read.map_or(t, |x| x.max(t)));
             self.global_progress = Some(self.global_progress.map_or(t, |g| g.max(t)));
         }
         let default_endpoint = h.default_endpoint;
-        if let Some(src) = self.sources.get_mut(idx as usize) {
-            src.observe(t);
-        }
         let target = r.target();
         let symptom = rule::classify_iis(r);
         if let Some(sym) = symptom {
@@ -1016,6 +1053,11 @@ impl Engine {
             return;
         };
         src.watermark(wm.read_from_us, wm.read_up_to_us);
+        let covers = wm.read_from_us == 0 || wm.read_up_to_us >= wm.read_from_us;
+        if covers && src.delivery == 0 {
+            self.deliveries += 1;
+            src.delivery = self.deliveries;
+        }
         let (role, host) = (src.role, src.host);
         match role {
             Role::Iis => {
@@ -1064,38 +1106,66 @@ impl Engine {
         }
     }
 
-    /// True when `host` has been read past `t`: its IIS log (the newest of its IIS sources, so
-    /// a rotated file does not hold anything back) and every context source that is not idle
-    /// (more than `idle_source_us` behind the IIS log, e.g. a one-shot SetupMsi.log). A host
-    /// without IIS log is measured by its newest context source. A known source with no progress
-    /// at all (explicit mode, no watermark yet) holds it back.
-    fn host_ready(&self, host: Sym, t: i64) -> bool {
-        let Some(h) = self.hosts.get(&host) else {
-            return false;
-        };
-        let mut context: Vec<i64> = Vec::with_capacity(h.other_sources.len());
-        for &s in &h.other_sources {
-            match self.progress_of(s) {
-                Some(p) => context.push(p),
-                None => return false,
+    /// Recomputes every host's pending spans from its sources (once per [`Engine::run`]: the
+    /// sources do not change while it runs).
+    ///
+    /// A host's IIS logs hold back the spans their files may still deliver (see [`watermark`]):
+    /// a host expecting an IIS log with none known holds back everything. Its context logs hold
+    /// back theirs too, unless idle: delivered, and more than `idle_source_us` behind the newest
+    /// IIS progress (e.g. a one-shot SetupMsi.log). A host without IIS log is measured by its
+    /// newest context source.
+    fn refresh_holds(&mut self) {
+        let implicit = self.config.implicit_watermarks;
+        let idle = self.config.idle_source_us;
+        let sources = &self.sources;
+        for h in self.hosts.values_mut() {
+            h.iis_hold.clear();
+            h.hold.clear();
+            let measured_by_context = h.iis_sources.is_empty() && !h.expects_iis;
+            if h.iis_sources.is_empty() {
+                if h.expects_iis {
+                    h.iis_hold.push((i64::MIN, i64::MAX));
+                }
+            } else {
+                pending_spans(sources, &h.iis_sources, implicit, None, &mut h.iis_hold);
             }
+            h.hold.extend_from_slice(&h.iis_hold);
+            let reference = if measured_by_context {
+                let newest = h
+                    .other_sources
+                    .iter()
+                    .filter_map(|&i| sources.get(i as usize))
+                    .filter_map(|s| s.delivered_progress(implicit))
+                    .max();
+                h.hold.push((newest.unwrap_or(i64::MIN), i64::MAX));
+                newest
+            } else {
+                h.iis_read
+            };
+            let idle_before = reference.map(|r| r.saturating_sub(idle));
+            pending_spans(
+                sources,
+                &h.other_sources,
+                implicit,
+                idle_before,
+                &mut h.hold,
+            );
         }
-        let reference = if h.iis_sources.is_empty() && !h.expects_iis {
-            match context.iter().max() {
-                Some(&m) => m,
-                None => return false,
-            }
-        } else {
-            match h.iis_progress {
-                Some(p) => p,
-                None => return false,
-            }
-        };
-        if reference < t {
-            return false;
-        }
-        let idle_before = reference.saturating_sub(self.config.idle_source_us);
-        context.iter().all(|&p| p >= t || p < idle_before)
+    }
+
+    /// True when `host`'s IIS logs have delivered everything of `[from, to]`.
+    fn iis_complete(&self, host: Sym, from: i64, to: i64) -> bool {
+        self.hosts
+            .get(&host)
+            .is_some_and(|h| !overlaps(&h.iis_hold, from, to))
+    }
+
+    /// True when `host` has delivered everything of `[from, to]`: its IIS logs and every context
+    /// log that is not idle (see [`Engine::refresh_holds`]).
+    fn host_ready(&self, host: Sym, from: i64, to: i64) -> bool {
+        self.hosts
+            .get(&host)
+            .is_some_and(|h| !overlaps(&h.hold, from, to))
     }
 
     fn segment_ready(&self, seg: &Segment) -> bool {
@@ -1108,7 +1178,12 @@ impl Engine {
         let Some(st) = self.endpoints.get(&ep) else {
             return false;
         };
-        if st.iis_hosts.is_empty() || !st.iis_hosts.iter().all(|&h| self.host_ready(h, t)) {
+        // Back to where a session that could join it may start (a request within the gap).
+        let from = seg
+            .start
+            .saturating_sub(hold)
+            .saturating_sub(self.config.attempt_gap_us);
+        if st.iis_hosts.is_empty() || !st.iis_hosts.iter().all(|&h| self.host_ready(h, from, t)) {
             return false;
         }
         let family = UaFamily::of_platform(seg.platform);
@@ -1129,17 +1204,30 @@ impl Engine {
         let gap = self.config.attempt_gap_us;
         let jw = self.config.join_window_us;
         let cw = self.config.crash_window_us;
+        self.refresh_holds();
 
-        // 1. Close sessions whose server has read past them.
+        // 1. Close sessions whose server has delivered every request that could still join them.
         let keys: Vec<SessionKey> = self.open.keys().copied().collect();
         for k in keys {
-            let progress = self.hosts.get(&k.host).and_then(|h| h.iis_progress);
+            let Some(list) = self.open.get(&k) else {
+                continue;
+            };
+            let closes: Vec<bool> = list
+                .iter()
+                .map(|s| {
+                    force
+                        || self.iis_complete(
+                            k.host,
+                            s.start.saturating_sub(gap),
+                            s.end.saturating_add(gap),
+                        )
+                })
+                .collect();
             let Some(list) = self.open.get_mut(&k) else {
                 continue;
             };
             let mut keep = Vec::new();
-            for s in list.drain(..) {
-                let closed = force || progress.is_some_and(|p| p > s.end.saturating_add(gap));
+            for (s, closed) in list.drain(..).zip(closes) {
                 if closed {
                     self.endpoints
                         .entry(k.endpoint)
@@ -1208,14 +1296,17 @@ impl Engine {
                 let t = s.end.saturating_add(jw.max(cw));
                 let free = force
                     || self.stalled(t)
-                    || (self.host_ready(s.key.host, s.end.saturating_add(cw))
-                        && !waiting.iter().any(|w| {
-                            w.endpoint == ep
-                                && ((w.family == s.key.family
-                                    && s.start <= w.end.saturating_add(jw)
-                                    && s.end >= w.start.saturating_sub(jw))
-                                    || s.shares_tx(&w.tx))
-                        }));
+                    || (self.host_ready(
+                        s.key.host,
+                        s.start.saturating_sub(cw),
+                        s.end.saturating_add(cw),
+                    ) && !waiting.iter().any(|w| {
+                        w.endpoint == ep
+                            && ((w.family == s.key.family
+                                && s.start <= w.end.saturating_add(jw)
+                                && s.end >= w.start.saturating_sub(jw))
+                                || s.shares_tx(&w.tx))
+                    }));
                 if free {
                     release.push(s);
                 } else {
@@ -1241,8 +1332,10 @@ impl Engine {
                 force
                     || self.stalled(t)
                     || match k.scope {
-                        AggScope::Server(h) => self.host_ready(h, t),
-                        AggScope::Endpoint(ep) => self.endpoint_ready(ep, t),
+                        AggScope::Server(h) => self.host_ready(h, k.bucket.saturating_sub(cw), t),
+                        AggScope::Endpoint(ep) => {
+                            self.endpoint_ready(ep, k.bucket.saturating_sub(cw), t)
+                        }
                     }
             })
             .cloned()
@@ -1259,7 +1352,7 @@ impl Engine {
         }
     }
 
-    fn endpoint_ready(&self, ep: Sym, t: i64) -> bool {
+    fn endpoint_ready(&self, ep: Sym, from: i64, t: i64) -> bool {
         let Some(st) = self.endpoints.get(&ep) else {
             return false;
         };
@@ -1272,7 +1365,7 @@ impl Engine {
             return false;
         }
         st.iis_hosts.iter().all(|&h| {
-            self.host_ready(h, t)
+            self.host_ready(h, from, t)
                 || self
                     .hosts
                     .get(&h)
@@ -1290,7 +1383,7 @@ impl Engine {
         self.pruned_at = g;
         // Never drop context something still held may consult: a device log or another server
         // read later than this one (files read one after another) keeps old windows open.
-        let oldest_held = self
+        let oldest_held: i64 = self
             .devices
             .values()
             .filter_map(|d| d.records.keys().next().map(|k| k.0))
@@ -1310,11 +1403,13 @@ impl Engine {
         for h in self.hosts.values_mut() {
             // A host is measured by its own IIS log: another host's log read earlier says nothing
             // about how far this one's requests have been read.
-            if let Some(p) = h.iis_progress {
+            if let Some(p) = h.iis_read {
                 h.context.prune(p.min(oldest_held).saturating_sub(margin));
             }
         }
-        let released_before = g.saturating_sub(RELEASED_RETENTION_US);
+        // A device attempt still held (a device log or a server file read later) may yet cite
+        // the server-only attempts of its time.
+        let released_before = g.min(oldest_held).saturating_sub(RELEASED_RETENTION_US);
         for st in self.endpoints.values_mut() {
             st.released.retain(|r| r.end >= released_before);
         }
@@ -1781,6 +1876,75 @@ impl Engine {
             attempts_emitted: self.attempts_emitted,
             diagnoses_emitted: self.diagnoses_emitted,
             state_bytes: bytes,
+        }
+    }
+}
+
+/// True when one of `spans` (`(after, before)`: event times strictly between) meets
+/// `[from, to]`.
+fn overlaps(spans: &[(i64, i64)], from: i64, to: i64) -> bool {
+    spans
+        .iter()
+        .any(|&(after, before)| after < to && before > from)
+}
+
+/// Appends the pending spans of `list` (sources of one host and role) to `out`: for each source,
+/// `(progress, start of the next file of its chain)`, none for a file finished (a newer file of
+/// its chain started to be delivered after it) or, with `idle_before`, for a delivered source
+/// whose progress is older than that.
+fn pending_spans(
+    sources: &[SourceState],
+    list: &[SourceIdx],
+    implicit: bool,
+    idle_before: Option<i64>,
+    out: &mut Vec<(i64, i64)>,
+) {
+    /// What the pending span of one file depends on.
+    struct File {
+        chain: Option<Sym>,
+        from: Option<i64>,
+        delivery: u64,
+        progress: Option<i64>,
+        idle: bool,
+    }
+    let mut files: Vec<File> = list
+        .iter()
+        .filter_map(|&i| sources.get(i as usize))
+        .map(|s| {
+            let progress = s.progress(implicit);
+            File {
+                chain: s.chain,
+                from: s.from(),
+                delivery: s.delivery,
+                progress,
+                idle: s.delivered() && idle_before.is_some_and(|b| progress.is_some_and(|p| p < b)),
+            }
+        })
+        .collect();
+    files.sort_unstable_by_key(|f| (f.chain, f.from));
+    for chain in files.chunk_by(|a, b| a.chain == b.chain) {
+        // Walking back: the start of the nearest later file and the latest delivery among the
+        // later files. Files sharing a start (one file given twice) are not each other's
+        // successors.
+        let (mut next, mut later_delivery) = (i64::MAX, 0u64);
+        for group in chain.chunk_by(|a, b| a.from == b.from).rev() {
+            for f in group.iter().filter(|f| !f.idle) {
+                let after = f.progress.unwrap_or(i64::MIN);
+                if f.chain.is_none() || f.from.is_none() {
+                    // Not a rotated log, or its start is unknown: pending for ever.
+                    out.push((after, i64::MAX));
+                    continue;
+                }
+                let finished = f.delivery != 0 && later_delivery > f.delivery;
+                if !finished && after.saturating_add(1) < next {
+                    out.push((after, next));
+                }
+            }
+            if let Some(Some(start)) = group.first().map(|f| f.from) {
+                next = start;
+                let group_delivery = group.iter().map(|f| f.delivery).max().unwrap_or(0);
+                later_delivery = later_delivery.max(group_delivery);
+            }
         }
     }
 }

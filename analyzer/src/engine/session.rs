@@ -83,18 +83,20 @@ pub(crate) struct Session {
     pub first: EventKey,
     pub classes: Vec<Class>,
     pub overflow: u64,
-    /// Normalised (upper-case) transactionIDs, sorted.
+    /// TransactionIDs as printed (trimmed), sorted.
     pub tx: Vec<Box<str>>,
     pub events: u64,
 }
 
-/// Normalised form of a transactionID for matching across logs.
+/// The form of a transactionID matched across logs: the text as printed, trimmed. It is not
+/// case-folded: iOS and other clients send base64 text, where case matters, and jscep's hex
+/// transIds are printed by the Android log exactly as the message carries them.
 pub(crate) fn normalize_tx(tx: &str) -> Option<Box<str>> {
     let t = tx.trim();
     if t.is_empty() {
         return None;
     }
-    Some(t.to_ascii_uppercase().into_boxed_str())
+    Some(t.into())
 }
 
 fn insert_tx(set: &mut Vec<Box<str>>, tx: Box<str>) {
@@ -225,7 +227,7 @@ impl Session {
         }
     }
 
-    /// True when the session carries one of `txs` (both sorted and normalised).
+    /// True when the session carries one of `txs` (both sorted, as printed).
     pub(crate) fn shares_tx(&self, txs: &[Box<str>]) -> bool {
         self.tx.iter().any(|t| txs.binary_search(t).is_ok())
     }
@@ -297,7 +299,7 @@ mod tests {
         assert_eq!(s.classes[0].count, 2);
         assert_eq!(&*s.classes[0].sample.excerpt, "line5");
         assert_eq!((s.start, s.end), (5, 20));
-        assert_eq!(s.tx, vec![Box::from("AB12")]);
+        assert_eq!(s.tx, vec![Box::from("ab12")]);
     }
 
     #[test]
@@ -351,8 +353,9 @@ mod tests {
             );
         }
         assert_eq!(s.tx.len(), MAX_TRANSACTION_IDS);
-        assert_eq!(&*s.tx[0], "T00");
-        assert!(s.shares_tx(&[Box::from("T03")]));
-        assert!(!s.shares_tx(&[Box::from("T19")]));
+        assert_eq!(&*s.tx[0], "t00");
+        assert!(s.shares_tx(&[Box::from("t03")]));
+        assert!(!s.shares_tx(&[Box::from("T03")]), "case matters in base64");
+        assert!(!s.shares_tx(&[Box::from("t19")]));
     }
 }

@@ -10,6 +10,14 @@
 //! read_up_to_us]` of its watermarks, widened by the events seen (implicit mode). A server's
 //! coverage is the union over its IIS sources (daily rotated files are separate sources); row 2
 //! ("blocked before NDES") is only concluded inside it.
+//!
+//! A source's **pending span** is the event time it may still deliver: after its progress, up to
+//! the start of the next file of its rotation chain (IIS and HTTP.sys logs of one host and folder
+//! rotate daily or by size; a newer file starts where the older one stopped) or forever for the
+//! newest. A file is **finished** once a newer file of its chain has started to be delivered
+//! after it: files of one chain are read one after another, so the older one was read to its
+//! end. A file read after a newer one (out of order) stays pending until the end of input, so
+//! the order files arrive in changes when results come out, never what they are.
 
 use scepwatch_proto::v1::SourceKind;
 
@@ -86,6 +94,10 @@ pub(crate) struct SourceState {
     pub endpoint_hint: Option<Sym>,
     /// Last endpoint string → symbol.
     pub endpoint_cache: Option<(Box<str>, Sym)>,
+    /// Rotation chain (folder of a rotated IIS / HTTP.sys log), `None` for other sources.
+    pub chain: Option<Sym>,
+    /// Order in which the source started to deliver (1, 2, ...; 0: nothing delivered yet).
+    pub delivery: u64,
 }
 
 impl SourceState {
@@ -102,6 +114,33 @@ impl SourceState {
             events: 0,
             endpoint_hint: None,
             endpoint_cache: None,
+            chain: None,
+            delivery: 0,
+        }
+    }
+
+    /// True once events or a watermark covering something arrived (an announcement does not
+    /// count).
+    pub(crate) fn delivered(&self) -> bool {
+        self.delivery != 0
+    }
+
+    /// Earliest event time the source covers, if known.
+    pub(crate) fn from(&self) -> Option<i64> {
+        let seen = (self.events > 0).then_some(self.seen_min);
+        match (self.wm_from, seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Progress of a source that delivered something: announcements excluded (they only say the
+    /// source has nothing before its first record), so it measures how far reading has got.
+    pub(crate) fn delivered_progress(&self, implicit: bool) -> Option<i64> {
+        if self.delivered() {
+            self.progress(implicit)
+        } else {
+            None
         }
     }
 
@@ -150,6 +189,20 @@ impl SourceState {
             (Some(x), None) | (None, Some(x)) => Some(x),
             (None, None) => None,
         }
+    }
+}
+
+/// The rotation chain of a source of `kind` at `path`: its folder, for logs a server rotates (IIS
+/// W3C, HTTP.sys), so that the files of one site or one log form a chain and those of two sites
+/// do not.
+pub(crate) fn chain_folder(kind: SourceKind, path: &str) -> Option<&str> {
+    match kind {
+        SourceKind::Iis | SourceKind::Httperr => Some(
+            path.rfind(['/', '\\'])
+                .and_then(|i| path.get(..i))
+                .unwrap_or(""),
+        ),
+        _ => None,
     }
 }
 
@@ -221,6 +274,26 @@ mod tests {
         assert_eq!(uncovered(vec![(0, 12), (15, 30)], 10, 20), vec![(13, 15)]);
         assert_eq!(uncovered(vec![(0, 12)], 10, 20), vec![(13, 20)]);
         assert_eq!(uncovered(vec![(15, 30)], 10, 20), vec![(10, 15)]);
+    }
+
+    #[test]
+    fn chains_are_folders_of_rotated_logs() {
+        assert_eq!(
+            chain_folder(
+                SourceKind::Iis,
+                "C:\\inetpub\\logs\\LogFiles\\W3SVC1\\u_ex261120.log"
+            ),
+            Some("C:\\inetpub\\logs\\LogFiles\\W3SVC1")
+        );
+        assert_eq!(
+            chain_folder(SourceKind::Httperr, "ndes01/HTTPERR/httperr2.log"),
+            Some("ndes01/HTTPERR")
+        );
+        assert_eq!(chain_folder(SourceKind::Iis, "u_ex261120.log"), Some(""));
+        assert_eq!(
+            chain_folder(SourceKind::EventLog, "logs/Application.xml"),
+            None
+        );
     }
 
     #[test]
