@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // No `connect()` helpers: they need tonic's transport feature, which the callers
+        // (collector, ingestor) enable and configure (TLS, timeouts) themselves.
+        .build_transport(false)
         .compile_fds(fds)?;
 
     #[cfg(not(feature = "grpc"))]

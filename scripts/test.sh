@@ -23,5 +23,7 @@ if [ ${#need[@]} -gt 0 ] && [ -z "${SCEPWATCH_NO_INSTALL:-}" ]; then
 fi
 
 cargo test --workspace --all-targets "$@"
+# The Ingest service's generated client and server (feature-gated: diagnose does not need them).
+cargo test -p scepwatch-proto --features grpc "$@"
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc "$@"
