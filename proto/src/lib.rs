@@ -149,4 +149,23 @@ mod tests {
         assert!(e.chars().all(|c| c == 'é'));
         assert_eq!(excerpt(b"\xffok"), "\u{fffd}ok");
     }
+
+    #[test]
+    fn excerpt_of_valid_text_is_the_text_or_its_lossy_cut() {
+        assert_eq!(
+            excerpt(b"GET /certsrv/mscep/mscep.dll 200"),
+            "GET /certsrv/mscep/mscep.dll 200"
+        );
+        // Three bytes of a four-byte character before the cut: the lossy conversion of the
+        // cut bytes ends in one replacement character, and that still fits.
+        let mut text = "a".repeat(MAX_EXCERPT - 3);
+        text.push('🔒');
+        let e = excerpt(text.as_bytes());
+        assert_eq!(e.len(), MAX_EXCERPT);
+        assert!(e.ends_with('\u{fffd}'));
+        // One byte of it: the replacement does not fit and is cut off.
+        let mut text = "a".repeat(MAX_EXCERPT - 1);
+        text.push('🔒');
+        assert_eq!(excerpt(text.as_bytes()), "a".repeat(MAX_EXCERPT - 1));
+    }
 }

@@ -18,8 +18,8 @@ use memchr::memchr;
 use scepwatch_proto::v1::{event::Payload, HttpErrRecord, IisTarget};
 
 use super::iis::{
-    classify_target, dash, date_us, num_u32, strip_prefix_ci, text, text_cut, time_of_day_us,
-    trim_end, Fields,
+    classify_target, dash, date_us, num_u32, strip_prefix_ci, time_of_day_us, trim_end, Fields,
+    LineText,
 };
 use super::{Emit, LineParser, ParseStats, SourceContext};
 
@@ -135,6 +135,8 @@ impl HttpErrParser {
             return Err("httperr.no_time");
         }
 
+        // Validated once; each text field is then a copy of a slice of it.
+        let text = LineText::new(line);
         let mut rec = HttpErrRecord::default();
         let (mut date, mut time, mut uri): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
         let mut numbers_ok = true;
@@ -154,17 +156,17 @@ impl HttpErrParser {
             match field {
                 Field::Date => date = value,
                 Field::Time => time = value,
-                Field::ClientIp => rec.client_ip = text(value),
+                Field::ClientIp => rec.client_ip = text.text(value),
                 Field::ClientPort => rec.client_port = u32_of(value),
-                Field::ServerIp => rec.server_ip = text(value),
+                Field::ServerIp => rec.server_ip = text.text(value),
                 Field::ServerPort => rec.server_port = u32_of(value),
-                Field::Version => rec.protocol_version = text(value),
-                Field::Method => rec.method = text(value),
+                Field::Version => rec.protocol_version = text.text(value),
+                Field::Method => rec.method = text.text(value),
                 Field::Uri => uri = value,
                 Field::Status => rec.status = u32_of(value),
-                Field::SiteId => rec.site_id = text(value),
-                Field::Reason => rec.reason = text(value),
-                Field::QueueName => rec.queue_name = text(value),
+                Field::SiteId => rec.site_id = text.text(value),
+                Field::Reason => rec.reason = text.text(value),
+                Field::QueueName => rec.queue_name = text.text(value),
                 Field::Other => {}
             }
         }
@@ -182,7 +184,7 @@ impl HttpErrParser {
         };
         let time_us = day_us + time_of_day_us(time).ok_or("httperr.bad_time")?;
 
-        rec.url = text_cut(uri, MAX_URL);
+        rec.url = text.text_cut(uri, MAX_URL);
         rec.url_length = u32::try_from(uri.len()).unwrap_or(u32::MAX);
         rec.target = if uri.is_empty() {
             IisTarget::Unspecified

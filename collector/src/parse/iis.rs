@@ -372,31 +372,46 @@ impl IisRecord<'_> {
     /// The `scepwatch.v1` event of this record, read at `offset` from the line `line` (kept as
     /// the excerpt). The endpoint is the context's: an IIS line names no host of its own.
     pub fn to_event(&self, ctx: &SourceContext, offset: u64, line: &[u8]) -> Event {
-        let mut event = ctx.envelope(offset, self.time_us, line);
-        event.payload = Some(Payload::Iis(IisRequest {
-            server_ip: text(self.server_ip),
-            server_port: self.server_port,
-            client_ip: text(self.client_ip),
-            method: text(self.method),
-            uri_stem: text(self.uri_stem),
-            uri_query: text_cut(self.uri_query, MAX_QUERY),
-            user_agent: plus_to_space(self.user_agent),
-            username: text(self.username),
-            status: self.status,
-            substatus: self.substatus,
-            win32_status: self.win32_status,
-            time_taken_ms: self.time_taken_ms,
-            site: text(self.site),
-            computer_name: text(self.computer_name),
-            bytes_sent: self.bytes_sent,
-            bytes_received: self.bytes_received,
-            target: self.target as i32,
-            operation: self.operation as i32,
-            query_length: u32::try_from(self.uri_query.len()).unwrap_or(u32::MAX),
-            scep: self.scep_message().map(crate::scep::decode_url_param),
-            host_header: text(self.host),
-        }));
+        let mut event = Event::default();
+        self.write_event(ctx, offset, line, &mut event);
         event
+    }
+
+    /// Make `event` the event [`IisRecord::to_event`] returns, reusing the memory of the
+    /// strings it already holds. Whatever `event` held before, it ends equal to
+    /// `to_event(ctx, offset, line)`; a driver that recycles consumed events this way builds
+    /// each new one without allocating (an IIS event owns a dozen strings).
+    pub fn write_event(&self, ctx: &SourceContext, offset: u64, line: &[u8], event: &mut Event) {
+        let text = LineText::new(line);
+        ctx.write_envelope(event, offset, self.time_us);
+        text.write_excerpt(&mut event.excerpt);
+        if !matches!(event.payload, Some(Payload::Iis(_))) {
+            event.payload = Some(Payload::Iis(IisRequest::default()));
+        }
+        let Some(Payload::Iis(iis)) = &mut event.payload else {
+            return;
+        };
+        text.write(&mut iis.server_ip, self.server_ip);
+        iis.server_port = self.server_port;
+        text.write(&mut iis.client_ip, self.client_ip);
+        text.write(&mut iis.method, self.method);
+        text.write(&mut iis.uri_stem, self.uri_stem);
+        text.write_cut(&mut iis.uri_query, self.uri_query, MAX_QUERY);
+        text.write_plus_to_space(&mut iis.user_agent, self.user_agent);
+        text.write(&mut iis.username, self.username);
+        iis.status = self.status;
+        iis.substatus = self.substatus;
+        iis.win32_status = self.win32_status;
+        iis.time_taken_ms = self.time_taken_ms;
+        text.write(&mut iis.site, self.site);
+        text.write(&mut iis.computer_name, self.computer_name);
+        iis.bytes_sent = self.bytes_sent;
+        iis.bytes_received = self.bytes_received;
+        iis.target = self.target as i32;
+        iis.operation = self.operation as i32;
+        iis.query_length = u32::try_from(self.uri_query.len()).unwrap_or(u32::MAX);
+        iis.scep = self.scep_message().map(crate::scep::decode_url_param);
+        text.write(&mut iis.host_header, self.host);
     }
 }
 
@@ -846,6 +861,126 @@ fn plus_to_space(v: &[u8]) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Set `dst` to `s`, in the memory `dst` holds when it is large enough; otherwise one exact
+/// allocation (growing an empty string would take the slower reallocation path).
+#[inline]
+pub(crate) fn assign(dst: &mut String, s: &str) {
+    if dst.capacity() >= s.len() {
+        dst.clear();
+        dst.push_str(s);
+    } else {
+        *dst = s.to_owned();
+    }
+}
+
+/// One log line whose fields become the strings of an event.
+///
+/// Validating UTF-8 field by field costs a call and its setup per field; the line is
+/// validated once instead, and when it is valid (nearly always) every field is a slice of the
+/// line's `&str`, copied without a second check. Fields of an invalid line, or slices that
+/// are not part of the line, take the per-field path ([`text`], [`text_cut`]), which replaces
+/// what is invalid. The `write` methods overwrite a string in place, keeping its memory.
+pub(crate) struct LineText<'a> {
+    line: &'a [u8],
+    /// `line` as text, when it is valid UTF-8.
+    text: Option<&'a str>,
+}
+
+impl<'a> LineText<'a> {
+    /// `line`, validated once.
+    pub(crate) fn new(line: &'a [u8]) -> Self {
+        LineText {
+            line,
+            text: std::str::from_utf8(line).ok(),
+        }
+    }
+
+    /// `field` as a `&str` of the line, when the line is valid UTF-8 and `field` lies within it.
+    #[inline]
+    fn str_of(&self, field: &[u8]) -> Option<&'a str> {
+        let text = self.text?;
+        // Where the field starts in the line, from the addresses: the record's fields borrow
+        // the line they were parsed from. `str::get` then checks the bounds and that both ends
+        // fall on character boundaries, so any other slice simply yields `None`.
+        let start = (field.as_ptr() as usize).checked_sub(self.line.as_ptr() as usize)?;
+        text.get(start..start.checked_add(field.len())?)
+    }
+
+    /// [`text`] of `field`.
+    pub(crate) fn text(&self, field: &[u8]) -> String {
+        let mut s = String::new();
+        self.write(&mut s, field);
+        s
+    }
+
+    /// [`text_cut`] of `field`.
+    pub(crate) fn text_cut(&self, field: &[u8], max: usize) -> String {
+        let mut s = String::new();
+        self.write_cut(&mut s, field, max);
+        s
+    }
+
+    /// Set `dst` to [`text`] of `field`.
+    #[inline]
+    pub(crate) fn write(&self, dst: &mut String, field: &[u8]) {
+        if field.is_empty() {
+            dst.clear();
+            return;
+        }
+        match self.str_of(field) {
+            Some(s) => assign(dst, s),
+            None => *dst = text(field),
+        }
+    }
+
+    /// Set `dst` to [`text_cut`] of `field`.
+    pub(crate) fn write_cut(&self, dst: &mut String, field: &[u8], max: usize) {
+        match self.str_of(field) {
+            // On valid UTF-8, `text_cut` steps back to the start of the character that holds
+            // byte `max`: the floor boundary.
+            Some(s) => {
+                let mut end = max.min(s.len());
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                assign(dst, s.get(..end).unwrap_or(s));
+            }
+            None => *dst = text_cut(field, max),
+        }
+    }
+
+    /// Set `dst` to [`plus_to_space`] of `field`.
+    fn write_plus_to_space(&self, dst: &mut String, field: &[u8]) {
+        let Some(s) = self.str_of(field) else {
+            *dst = plus_to_space(field);
+            return;
+        };
+        let mut bytes = std::mem::take(dst).into_bytes();
+        if bytes.capacity() >= s.len() {
+            bytes.clear();
+            bytes.extend_from_slice(s.as_bytes());
+        } else {
+            bytes = s.as_bytes().to_vec();
+        }
+        // Branch-free, so it compiles to vector compares and blends.
+        for b in &mut bytes {
+            *b = if *b == b'+' { b' ' } else { *b };
+        }
+        // Swapping one ASCII byte for another keeps UTF-8 valid, so this never falls back;
+        // the check is one fast pass over the few dozen bytes of a user agent.
+        *dst = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    }
+
+    /// Set `dst` to the event excerpt of the whole line, [`scepwatch_proto::excerpt`].
+    pub(crate) fn write_excerpt(&self, dst: &mut String) {
+        match self.text {
+            Some(s) if s.len() <= scepwatch_proto::MAX_EXCERPT => assign(dst, s),
+            _ => *dst = scepwatch_proto::excerpt(self.line),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1176,6 +1311,194 @@ fe80::f53d:89b8:c3e8:5fec%13 GET /certsrv/mscep/mscep.dll operation=GetCACert&me
         (line, us)
     }
 
+    /// The event as `to_event` built it before it validated lines once: every text field
+    /// converted on its own, the excerpt through the lossy conversion. Kept to prove the
+    /// faster build gives the same events.
+    fn reference_event(r: &IisRecord<'_>, ctx: &SourceContext, offset: u64, line: &[u8]) -> Event {
+        fn excerpt(bytes: &[u8]) -> String {
+            let cut = &bytes[..bytes.len().min(scepwatch_proto::MAX_EXCERPT)];
+            let mut s = String::from_utf8_lossy(cut).into_owned();
+            if s.len() > scepwatch_proto::MAX_EXCERPT {
+                let mut end = scepwatch_proto::MAX_EXCERPT;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+            s
+        }
+        Event {
+            id: ctx.event_id(offset),
+            source: Some(ctx.source.clone()),
+            position: offset,
+            event_time_us: r.time_us,
+            observed_time_us: ctx.observed_time_us,
+            endpoint_id: ctx.endpoint_id.clone(),
+            excerpt: excerpt(line),
+            payload: Some(Payload::Iis(IisRequest {
+                server_ip: text(r.server_ip),
+                server_port: r.server_port,
+                client_ip: text(r.client_ip),
+                method: text(r.method),
+                uri_stem: text(r.uri_stem),
+                uri_query: text_cut(r.uri_query, MAX_QUERY),
+                user_agent: plus_to_space(r.user_agent),
+                username: text(r.username),
+                status: r.status,
+                substatus: r.substatus,
+                win32_status: r.win32_status,
+                time_taken_ms: r.time_taken_ms,
+                site: text(r.site),
+                computer_name: text(r.computer_name),
+                bytes_sent: r.bytes_sent,
+                bytes_received: r.bytes_received,
+                target: r.target as i32,
+                operation: r.operation as i32,
+                query_length: u32::try_from(r.uri_query.len()).unwrap_or(u32::MAX),
+                scep: r.scep_message().map(crate::scep::decode_url_param),
+                host_header: text(r.host),
+            })),
+        }
+    }
+
+    /// A line of the full optional field set whose text fields are `parts` (bytes of any
+    /// kind, spaces taken out). `near_cut.0` places the query's text that many bytes before
+    /// the [`MAX_QUERY`] cut, `near_cut.1` the user agent's text that many bytes before the
+    /// excerpt's [`scepwatch_proto::MAX_EXCERPT`] cut, so multi-byte and invalid sequences
+    /// straddle both.
+    fn full_layout_line(parts: &[Vec<u8>], near_cut: (Option<usize>, Option<usize>)) -> Vec<u8> {
+        let field = |i: usize| -> Vec<u8> {
+            let v: Vec<u8> = parts
+                .get(i)
+                .map(|p| {
+                    p.iter()
+                        .copied()
+                        .filter(|&b| b != b' ' && b != b'\r')
+                        .collect()
+                })
+                .unwrap_or_default();
+            if v.is_empty() {
+                b"-".to_vec()
+            } else {
+                v
+            }
+        };
+        let mut query = b"operation=PKIOperation&message=".to_vec();
+        if let Some(k) = near_cut.0 {
+            query.resize(MAX_QUERY.saturating_sub(k).max(query.len()), b'Q');
+        }
+        query.extend(field(4));
+        let mut line = b"2026-11-20 08:00:03 ".to_vec();
+        for (i, f) in [
+            field(0),
+            field(1),
+            field(2),
+            b"GET".to_vec(),
+            b"/certsrv/mscep/mscep.dll".to_vec(),
+            query,
+            b"443".to_vec(),
+            field(3),
+            field(5),
+            b"HTTP/1.1".to_vec(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                line.push(b' ');
+            }
+            line.extend(f);
+        }
+        line.push(b' ');
+        if let Some(k) = near_cut.1 {
+            let pad = scepwatch_proto::MAX_EXCERPT
+                .saturating_sub(k)
+                .saturating_sub(line.len());
+            line.extend((0..pad).map(|i| if i % 5 == 0 { b'+' } else { b'U' }));
+        }
+        line.extend(field(6));
+        for f in [field(7), field(8), field(9)] {
+            line.push(b' ');
+            line.extend(f);
+        }
+        line.extend_from_slice(b" 200 0 0 10 20 30");
+        line
+    }
+
+    const FULL_FIELDS: &[u8] = b"#Fields: date time s-sitename s-computername s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs-version cs(User-Agent) cs(Cookie) cs(Referer) cs-host sc-status sc-substatus sc-win32-status sc-bytes cs-bytes time-taken";
+
+    /// Text that makes UTF-8 edge cases likely: ASCII, `+`, two-, three- and four-byte
+    /// characters and, unless `valid`, bytes that are not UTF-8 (a lone `0xFF`, a cut
+    /// sequence). A valid line takes the validate-once path, an invalid one the other.
+    fn text_bytes(valid: bool) -> impl Strategy<Value = Vec<u8>> {
+        let mut units: Vec<&'static [u8]> = vec![
+            b"a",
+            b"+",
+            b"%2B",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "🔒".as_bytes(),
+        ];
+        if !valid {
+            units.extend([&b"\xff"[..], b"\xe2\x82", b"\xc3"]);
+        }
+        prop::collection::vec(prop::sample::select(units), 0..8).prop_map(|u| u.concat())
+    }
+
+    /// The ten text parts of [`full_layout_line`], all valid UTF-8 half of the time.
+    fn line_parts() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        any::<bool>().prop_flat_map(|valid| prop::collection::vec(text_bytes(valid), 10))
+    }
+
+    #[test]
+    fn write_event_over_any_event_equals_to_event() {
+        let c = ctx();
+        let mut p = IisParser::default();
+        let _ = p.parse_record(FULL_FIELDS);
+        let long = full_layout_line(
+            &[b"W3SVC1".to_vec(), "NDES-Ü".as_bytes().to_vec()],
+            (Some(2), Some(1)),
+        );
+        let short = full_layout_line(&[b"W3SVC2".to_vec()], (None, None));
+        let (long_r, short_r) = (
+            p.parse_record(&long).unwrap().unwrap(),
+            p.parse_record(&short).unwrap().unwrap(),
+        );
+        let mut other = ctx().envelope(1, 2, b"x");
+        other.payload = Some(Payload::Httperr(Default::default()));
+        for mut event in [Event::default(), other, long_r.to_event(&c, 9, &long)] {
+            short_r.write_event(&c, 5, &short, &mut event);
+            assert_eq!(event, short_r.to_event(&c, 5, &short));
+            long_r.write_event(&c, 9, &long, &mut event);
+            assert_eq!(event, long_r.to_event(&c, 9, &long));
+        }
+        // A message decoded on one line is not left on the next, which has none.
+        let mut event = long_r.to_event(&c, 9, &long);
+        assert!(matches!(&event.payload, Some(Payload::Iis(r)) if r.scep.is_some()));
+        let post = b"2026-11-20 08:00:03 W3SVC1 NDES01 10.0.0.5 POST /certsrv/mscep/mscep.dll operation=PKIOperation 443 - 10.1.1.1 HTTP/1.1 a - - h 200 0 0 1 1 1";
+        let post_r = p.parse_record(post).unwrap().unwrap();
+        post_r.write_event(&c, 3, post, &mut event);
+        assert_eq!(event, post_r.to_event(&c, 3, post));
+    }
+
+    #[test]
+    fn fields_from_elsewhere_than_the_line_are_still_converted() {
+        let line = "GET /a b+c".as_bytes();
+        let text = LineText::new(line);
+        let other = "é+x".as_bytes().to_vec();
+        assert_eq!(text.text(&other), "é+x");
+        assert_eq!(text.text(&line[4..6]), "/a");
+        let mut s = String::from("old");
+        text.write_plus_to_space(&mut s, &other);
+        assert_eq!(s, "é x");
+        text.write_plus_to_space(&mut s, &line[7..]);
+        assert_eq!(s, "b c");
+        // A slice of the line that splits a character takes the replacing path.
+        let accented = "aé b".as_bytes();
+        let text = LineText::new(accented);
+        assert_eq!(text.text(&accented[..2]), "a\u{fffd}");
+    }
+
     proptest! {
         #[test]
         fn any_bytes_never_panic(lines in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..8)) {
@@ -1187,6 +1510,35 @@ fe80::f53d:89b8:c3e8:5fec%13 GET /certsrv/mscep/mscep.dll operation=GetCACert&me
             }
             prop_assert_eq!(stats.records, lines.len() as u64);
             prop_assert_eq!(stats.events + stats.ignored + stats.error_count(), stats.records);
+        }
+
+        #[test]
+        fn to_event_equals_reference_on_any_text(
+            parts in line_parts(),
+            near_query_cut in prop::option::of(0usize..8),
+            near_excerpt_cut in prop::option::of(0usize..8),
+            trailing in prop::sample::select(vec![&b""[..], b"  ", b"\t"]),
+        ) {
+            let c = ctx();
+            let mut p = IisParser::default();
+            let _ = p.parse_record(FULL_FIELDS);
+            let mut line = full_layout_line(&parts, (near_query_cut, near_excerpt_cut));
+            line.extend_from_slice(trailing);
+            let r = p.parse_record(&line).unwrap().unwrap();
+            let want = reference_event(&r, &c, 42, &line);
+            prop_assert_eq!(&r.to_event(&c, 42, &line), &want);
+            let mut reused = Event::default();
+            r.write_event(&c, 42, &line, &mut reused);
+            prop_assert_eq!(reused, want);
+        }
+
+        #[test]
+        fn to_event_equals_reference_on_default_layout_bytes(line in prop::collection::vec(prop_oneof![Just(b' '), any::<u8>()], 0..300)) {
+            let c = ctx();
+            let mut p = IisParser::default();
+            if let Ok(Some(r)) = p.parse_record(&line) {
+                prop_assert_eq!(r.to_event(&c, 1, &line), reference_event(&r, &c, 1, &line));
+            }
         }
 
         #[test]

@@ -84,6 +84,35 @@ impl SourceContext {
             payload: None,
         }
     }
+
+    /// Set the envelope fields of `event` (all but `excerpt` and `payload`) to those of
+    /// [`SourceContext::envelope`], reusing the memory its strings already hold.
+    #[inline]
+    pub(crate) fn write_envelope(&self, event: &mut Event, position: u64, event_time_us: i64) {
+        let id = self.key.event_id(position);
+        if event.id.capacity() >= id.len() {
+            event.id.clear();
+            event.id.extend_from_slice(&id);
+        } else {
+            event.id = id.to_vec();
+        }
+        // Field by field: the generated `clone_from` of a message clones it whole.
+        let src = &self.source;
+        match &mut event.source {
+            Some(dst) => {
+                iis::assign(&mut dst.collector, &src.collector);
+                iis::assign(&mut dst.host, &src.host);
+                dst.kind = src.kind;
+                iis::assign(&mut dst.path, &src.path);
+                iis::assign(&mut dst.stream, &src.stream);
+            }
+            None => event.source = Some(src.clone()),
+        }
+        event.position = position;
+        event.event_time_us = event_time_us;
+        event.observed_time_us = self.observed_time_us;
+        iis::assign(&mut event.endpoint_id, &self.endpoint_id);
+    }
 }
 
 /// Counts of what one stream held. Errors are keyed by a short stable reason
