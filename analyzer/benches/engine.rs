@@ -6,15 +6,25 @@
 //! population of 5,000 clients and three user-agent families, about 2% of 500s (half with Win32
 //! status 1346), 1% of 503s, 0.5% of 404.14 on long PKIOperation GETs, and monitoring GetCACaps
 //! polls. Excerpts are realistic in size (PKIOperation lines carry ~1.5 KiB of query).
+//!
+//! With `SCEPWATCH_BENCH_CORPUS=<dir>` (a corpus written by `scepwatch-corpus`), it instead runs
+//! `scepwatch diagnose` over that folder as the command does and reports the CPU time of the
+//! engine alone (pushes, advances and the end), measured on the engine's thread: the driver
+//! parses on the other threads, and the engine must keep up with them.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::collections::BTreeMap;
+
+use scepwatch_analyzer::diagnose::run::{run_with, Correlator};
+use scepwatch_analyzer::diagnose::summary::Collector;
+use scepwatch_analyzer::diagnose::Options;
 use scepwatch_analyzer::engine::{Engine, EngineConfig, Sink};
 use scepwatch_analyzer::model::{Attempt, Diagnosis};
 use scepwatch_proto::v1::event::Payload;
 use scepwatch_proto::v1::{
-    Event, IisRequest, IisTarget, ScepMessageInfo, ScepOperation, SourceId, SourceKind,
+    Event, IisRequest, IisTarget, ScepMessageInfo, ScepOperation, SourceId, SourceKind, Watermark,
 };
 
 const EVENTS: usize = 1_000_000;
@@ -215,7 +225,105 @@ fn profile(events: &[Event]) {
     );
 }
 
+/// The engine behind `diagnose`, with the CPU time of its thread spent in it.
+struct Timed {
+    engine: Engine,
+    cpu: std::time::Duration,
+    events: u64,
+}
+
+/// CPU time of the calling thread (Linux: `/proc/thread-self/schedstat`, nanoseconds on CPU).
+fn thread_cpu() -> std::time::Duration {
+    let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    std::time::Duration::from_nanos(ns)
+}
+
+impl Timed {
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        let t0 = thread_cpu();
+        let r = f(&mut self.engine);
+        self.cpu += thread_cpu().saturating_sub(t0);
+        r
+    }
+}
+
+impl Correlator for Timed {
+    fn push(&mut self, event: &Event) {
+        self.events += 1;
+        self.timed(|e| e.push(event));
+    }
+    fn push_batch(&mut self, source: &SourceId, events: &[Event]) {
+        self.events += events.len() as u64;
+        self.timed(|e| e.push_from(source, events));
+    }
+    fn watermark(&mut self, watermark: &Watermark) {
+        self.timed(|e| e.watermark(watermark));
+    }
+    fn advance(&mut self, out: &mut Collector) {
+        self.timed(|e| e.advance(out));
+    }
+    fn finish(self: Box<Self>, out: &mut Collector) -> BTreeMap<String, u64> {
+        let t0 = thread_cpu();
+        let Timed {
+            engine,
+            cpu,
+            events,
+        } = *self;
+        engine.finish(out);
+        let secs = (cpu + thread_cpu().saturating_sub(t0)).as_secs_f64();
+        eprintln!(
+            "diagnose: engine CPU {secs:.2} s for {events} events = {:.2} M events/s",
+            events as f64 / secs / 1e6
+        );
+        BTreeMap::new()
+    }
+}
+
+/// `diagnose` over `dir`, reporting the engine's CPU time.
+fn diagnose_corpus(dir: &str) {
+    let opts = Options {
+        inputs: vec![dir.into()],
+        ..Options::default()
+    };
+    let t0 = std::time::Instant::now();
+    let report = run_with(
+        &opts,
+        &mut |_| {},
+        Box::new(
+            |mapping: &BTreeMap<String, String>| -> Box<dyn Correlator> {
+                Box::new(Timed {
+                    engine: Engine::new(EngineConfig {
+                        server_endpoints: mapping.clone(),
+                        ..Default::default()
+                    }),
+                    cpu: std::time::Duration::ZERO,
+                    events: 0,
+                })
+            },
+        ),
+    );
+    match report {
+        Ok(r) => eprintln!(
+            "diagnose: {} attempts in {:.2} s wall",
+            r.attempt_counts.total,
+            t0.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!("diagnose: {e}"),
+    }
+}
+
 fn bench(c: &mut Criterion) {
+    if let Ok(dir) = std::env::var("SCEPWATCH_BENCH_CORPUS") {
+        diagnose_corpus(&dir);
+        return;
+    }
     let events = corpus();
     profile(&events);
     let t0 = std::time::Instant::now();

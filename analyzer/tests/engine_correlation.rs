@@ -329,3 +329,82 @@ fn ids_are_digests_of_content() {
         assert!(!d.fix.is_empty() && !d.title.is_empty());
     }
 }
+
+/// A sink that keeps only some attempts in full gets the others as summaries, and every
+/// diagnosis either way.
+#[test]
+fn a_sink_may_take_attempts_as_summaries() {
+    use scepwatch_analyzer::engine::{AttemptSummary, Engine, Sink};
+    use scepwatch_analyzer::model::{Attempt, Diagnosis, Severity};
+
+    #[derive(Default)]
+    struct OnlyProblems {
+        full: Vec<Attempt>,
+        summaries: Vec<(String, JoinMethod, Severity)>,
+        diagnoses: Vec<Diagnosis>,
+    }
+    impl Sink for OnlyProblems {
+        fn attempt(&mut self, a: Attempt) {
+            self.full.push(a);
+        }
+        fn diagnosis(&mut self, d: Diagnosis) {
+            self.diagnoses.push(d);
+        }
+        fn wants_attempt(&mut self, s: &AttemptSummary<'_>) -> bool {
+            s.severity > Severity::Info
+        }
+        fn attempt_summary(&mut self, s: &AttemptSummary<'_>) {
+            self.summaries.push((s.id.to_string(), s.join, s.severity));
+        }
+    }
+
+    let mut dev = Src::android("pixel-7");
+    let mut iis = Src::iis("ndes01");
+    let mut events = android_enrollment(&mut dev, t(10, 0, 0), TX);
+    events.extend(iis_enrollment(
+        &mut iis,
+        t(10, 0, 0),
+        "10.0.0.5",
+        UA_ANDROID,
+        TX,
+    ));
+    // A failing server-only session (500, win32 1346) and a successful one.
+    for (time, status, win32) in [(t(11, 0, 0), 500, 1346), (t(12, 0, 0), 200, 0)] {
+        events.push(iis.mscep(
+            time,
+            ScepOperation::PkiOperation,
+            status,
+            0,
+            win32,
+            "10.0.0.9",
+            UA_IOS,
+        ));
+    }
+    let all = run(config_for(&["ndes01"]), &events, &[]);
+    let mut e = Engine::new(config_for(&["ndes01"]));
+    for ev in &events {
+        e.push(ev);
+    }
+    let mut some = OnlyProblems::default();
+    e.finish(&mut some);
+
+    assert_eq!(all.attempts.len(), 3);
+    assert_eq!(some.full.len() + some.summaries.len(), 3);
+    assert_eq!(some.full.len(), 1, "only the failing attempt in full");
+    let failing = all
+        .attempts
+        .iter()
+        .find(|a| a.severity > Severity::Info)
+        .unwrap();
+    assert_eq!(&some.full[0], failing);
+    for (id, join, severity) in &some.summaries {
+        let a = all.attempts.iter().find(|a| &a.id == id).unwrap();
+        assert_eq!((a.join, a.severity), (*join, *severity));
+    }
+    let ids = |d: &[Diagnosis]| {
+        let mut v: Vec<String> = d.iter().map(|d| d.id.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&some.diagnoses), ids(&all.diagnoses));
+}

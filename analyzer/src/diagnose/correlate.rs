@@ -1,11 +1,11 @@
 //! The engine behind the pipeline's [`Correlator`] seam.
 use std::collections::BTreeMap;
 
-use scepwatch_proto::v1::{Event, Watermark};
+use scepwatch_proto::v1::{Event, SourceId, Watermark};
 
 use super::run::Correlator;
 use super::summary::Collector;
-use crate::engine::{Engine, EngineConfig, Sink};
+use crate::engine::{AttemptSummary, Engine, EngineConfig, Sink};
 use crate::model::{Attempt, Diagnosis};
 
 impl Sink for Collector {
@@ -16,11 +16,23 @@ impl Sink for Collector {
     fn diagnosis(&mut self, d: Diagnosis) {
         Collector::diagnosis(self, d);
     }
+
+    fn wants_attempt(&mut self, s: &AttemptSummary<'_>) -> bool {
+        Collector::wants_attempt(self, s.severity, s.start_us, s.id)
+    }
+
+    fn attempt_summary(&mut self, s: &AttemptSummary<'_>) {
+        Collector::count_attempt(self, s.id, s.join, s.platform, s.severity, s.endpoint);
+    }
 }
 
 impl Correlator for Engine {
     fn push(&mut self, event: &Event) {
         Engine::push(self, event);
+    }
+
+    fn push_batch(&mut self, source: &SourceId, events: &[Event]) {
+        Engine::push_from(self, source, events);
     }
 
     fn watermark(&mut self, watermark: &Watermark) {

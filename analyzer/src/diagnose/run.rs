@@ -122,6 +122,13 @@ pub struct Progress {
 pub trait Correlator {
     /// One event.
     fn push(&mut self, event: &Event);
+    /// Events all read from `source` (one file's batch).
+    fn push_batch(&mut self, source: &SourceId, events: &[Event]) {
+        let _ = source;
+        for e in events {
+            self.push(e);
+        }
+    }
     /// A source has been read this far.
     fn watermark(&mut self, watermark: &Watermark);
     /// Emit what can be concluded so far.
@@ -410,8 +417,11 @@ pub fn run_with(
         &counters,
         |i, msg| match msg {
             Msg::Batch(events) => {
-                for e in events.iter() {
-                    correlator.push(e);
+                // A batch holds the events of one file: its source need not be compared per
+                // event.
+                match server_ctxs.get(i) {
+                    Some(ctx) => correlator.push_batch(&ctx.source, events),
+                    None => events.iter().for_each(|e| correlator.push(e)),
                 }
                 pacer.events += events.len() as u64;
                 pacer.maybe_advance(&mut *correlator, &mut collector);
@@ -957,44 +967,51 @@ fn parse_ordered(
     std::thread::scope(|s| {
         for (w, returned) in returns_rx.into_iter().enumerate() {
             let (next, senders, gate) = (&next, &senders, &gate);
-            s.spawn(move || loop {
-                if gate.is_aborted() {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
-                    break;
-                };
-                let tx = senders
-                    .get(i)
-                    .and_then(|m| m.lock().ok().and_then(|mut o| o.take()));
-                let Some(tx) = tx else { continue };
-                let mut send = |events: Vec<Event>| -> Vec<Event> {
-                    let size: u64 = events.iter().map(event_size).sum();
-                    let charged = gate.acquire(i, size);
-                    let env = Envelope {
-                        msg: Msg::Batch(events),
-                        charged,
-                        worker: w,
+            s.spawn(move || {
+                loop {
+                    if gate.is_aborted() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
+                        break;
                     };
-                    if tx.send(env).is_err() {
-                        gate.release(charged);
-                    }
-                    match returned.try_recv() {
-                        Ok(mut v) => {
-                            v.clear();
-                            v
+                    let tx = senders
+                        .get(i)
+                        .and_then(|m| m.lock().ok().and_then(|mut o| o.take()));
+                    let Some(tx) = tx else { continue };
+                    let mut send = |events: Vec<Event>| -> Vec<Event> {
+                        let size: u64 = events.iter().map(event_size).sum();
+                        let charged = gate.acquire(i, size);
+                        let env = Envelope {
+                            msg: Msg::Batch(events),
+                            charged,
+                            worker: w,
+                        };
+                        if tx.send(env).is_err() {
+                            gate.release(charged);
                         }
-                        Err(_) => Vec::with_capacity(BATCH_EVENTS),
-                    }
-                };
-                let outcome = parse_job(job, ctx, opts, budget, counters, &mut send);
-                let _ = tx.send(Envelope {
-                    msg: Msg::Done(outcome),
-                    charged: 0,
-                    worker: w,
-                });
-                while returned.try_recv().is_ok() {}
+                        match returned.try_recv() {
+                            Ok(mut v) => {
+                                v.clear();
+                                v
+                            }
+                            Err(_) => Vec::with_capacity(BATCH_EVENTS),
+                        }
+                    };
+                    let outcome = parse_job(job, ctx, opts, budget, counters, &mut send);
+                    let _ = tx.send(Envelope {
+                        msg: Msg::Done(outcome),
+                        charged: 0,
+                        worker: w,
+                    });
+                    while returned.try_recv().is_ok() {}
+                }
+                // Batches still in flight come back after this worker's last job: free them
+                // here, not on the engine thread, until the engine is done with every file.
+                for v in returned.iter() {
+                    drop(v);
+                }
             });
         }
         // Owned here, so that if the engine panics the receivers are dropped while unwinding

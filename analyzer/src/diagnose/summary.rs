@@ -335,6 +335,9 @@ pub struct Collector {
     max_attempts: usize,
     max_per_code: usize,
     attempts: Vec<Attempt>,
+    /// (severity, start, ID) of the worst attempt kept at the last trim: an attempt ordered
+    /// after it can never be among the kept ones.
+    cutoff: Option<(Severity, i64, String)>,
     /// ID → (join, platform, severity, endpoint index) of every attempt, to count replacements.
     seen: HashMap<String, (JoinMethod, Platform, Severity, u32)>,
     endpoints: Vec<String>,
@@ -353,6 +356,7 @@ impl Collector {
             max_attempts,
             max_per_code,
             attempts: Vec::new(),
+            cutoff: None,
             seen: HashMap::new(),
             endpoints: Vec::new(),
             diagnoses: BTreeMap::new(),
@@ -375,14 +379,7 @@ impl Collector {
 
     /// Takes one attempt.
     pub fn attempt(&mut self, a: Attempt) {
-        let ep = self.endpoint_index(&a.endpoint);
-        let replaced = self
-            .seen
-            .insert(a.id.clone(), (a.join, a.platform, a.severity, ep))
-            .is_some();
-        if replaced {
-            self.attempts.retain(|x| x.id != a.id);
-        }
+        self.count_attempt(&a.id, a.join, a.platform, a.severity, &a.endpoint);
         if self.max_attempts == 0 {
             return;
         }
@@ -391,6 +388,49 @@ impl Collector {
         if self.attempts.len() >= self.max_attempts.saturating_mul(2).max(64) {
             self.attempts.sort_by(attempt_order);
             self.attempts.truncate(self.max_attempts);
+            self.cutoff = self
+                .attempts
+                .last()
+                .filter(|_| self.attempts.len() == self.max_attempts)
+                .map(|w| (w.severity, w.start_us, w.id.clone()));
+        }
+    }
+
+    /// Whether an attempt with this severity, start and ID could be among the kept ones (an
+    /// attempt that cannot is only counted: [`Collector::count_attempt`]).
+    pub fn wants_attempt(&self, severity: Severity, start_us: i64, id: &str) -> bool {
+        if self.max_attempts == 0 {
+            return false;
+        }
+        match &self.cutoff {
+            None => true,
+            // The same order as `attempt_order`: worst first, then by start time and ID.
+            Some((sev, start, cut)) => (std::cmp::Reverse(severity), start_us, id).le(&(
+                std::cmp::Reverse(*sev),
+                *start,
+                cut.as_str(),
+            )),
+        }
+    }
+
+    /// Counts an attempt without keeping it (see [`Collector::wants_attempt`]).
+    pub fn count_attempt(
+        &mut self,
+        id: &str,
+        join: JoinMethod,
+        platform: Platform,
+        severity: Severity,
+        endpoint: &str,
+    ) {
+        let ep = self.endpoint_index(endpoint);
+        let replaced = self
+            .seen
+            .insert(id.to_string(), (join, platform, severity, ep))
+            .is_some();
+        if replaced {
+            self.attempts.retain(|x| x.id != id);
+            // The kept attempts may now be fewer than the cutoff assumed.
+            self.cutoff = None;
         }
     }
 
@@ -553,6 +593,9 @@ mod tests {
             };
             c.attempt(attempt(&format!("a{i:03}"), sev, i));
         }
+        // Only an attempt that could still be among the two kept is wanted in full.
+        assert!(!c.wants_attempt(Severity::Info, 400, "a400"));
+        assert!(c.wants_attempt(Severity::Error, 400, "a400"));
         // A replayed attempt is not counted twice.
         c.attempt(attempt("a000", Severity::Info, 0));
         let (kept, counts, _, _) = c.into_parts();

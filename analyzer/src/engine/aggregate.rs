@@ -83,6 +83,10 @@ impl Agg {
         self.first_us = self.first_us.min(key.0);
         self.last_us = self.last_us.max(key.0);
         let cap = cap.max(1);
+        // Most occurrences come after the earliest few: one compare settles them.
+        if self.evidence.len() >= cap && self.evidence.last().is_some_and(|(k, _)| *k < key) {
+            return;
+        }
         let pos = match self.evidence.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(_) => return,
             Err(pos) => pos,

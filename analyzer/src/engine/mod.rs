@@ -81,7 +81,7 @@
 //! `read_from_us` announces a source without covering anything). Events arriving more than a gap
 //! behind their own file's progress are counted in [`EngineStats::late_events`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use attempt::time_text as to_rfc3339;
 use scepwatch_proto::v1::event::Payload;
@@ -102,14 +102,16 @@ mod correlate;
 mod device;
 mod intern;
 mod session;
+mod span_index;
 pub mod user_agent;
 mod watermark;
 
 use aggregate::{bucket_of, Agg, AggKey, AggKind, AggScope};
 use context::{HostContext, Record};
 use device::{DeviceRecord, DeviceSource, Segment};
-use intern::{Interner, Sym, SymMap};
+use intern::{FastMap, Interner, Sym, SymMap};
 use session::{EventKey, Session, SessionKey};
+use span_index::SpanIndex;
 use user_agent::UaFamily;
 use watermark::{chain_folder, initial_role, kind_name, uncovered, Role, SourceIdx, SourceState};
 
@@ -122,8 +124,8 @@ pub const CONTEXT_RETENTION_US: i64 = 2 * 24 * 60 * MINUTE_US;
 /// later is not mistaken for blocked traffic.
 pub const RELEASED_RETENTION_US: i64 = 24 * 60 * MINUTE_US;
 
-/// Most user agents whose family is remembered (the cache starts over beyond).
-const MAX_USER_AGENTS: usize = 65_536;
+/// Most (client address, user agent) pairs remembered (the cache starts over beyond).
+const MAX_CLIENTS: usize = 262_144;
 
 /// Most server-only attempts remembered per endpoint.
 pub const RELEASED_MAX: usize = 100_000;
@@ -175,12 +177,49 @@ impl Default for EngineConfig {
     }
 }
 
+/// What a [`Sink`] learns of an attempt before it is built in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptSummary<'a> {
+    /// The attempt's ID.
+    pub id: &'a str,
+    /// Its endpoint.
+    pub endpoint: &'a str,
+    /// How it was joined.
+    pub join: JoinMethod,
+    /// Confidence of the join.
+    pub confidence: crate::model::Confidence,
+    /// Device platform.
+    pub platform: Platform,
+    /// Worst severity of its diagnoses.
+    pub severity: Severity,
+    /// First event time, microseconds.
+    pub start_us: i64,
+    /// Last event time, microseconds.
+    pub end_us: i64,
+}
+
 /// Where the engine's results go.
+///
+/// Every attempt is offered first as an [`AttemptSummary`]: a sink that keeps only some
+/// attempts in full (a report of the worst hundred out of hundreds of thousands) answers
+/// [`Sink::wants_attempt`] `false` for the others, and the engine then skips building their
+/// timelines and texts and hands over the summary alone ([`Sink::attempt_summary`]). An
+/// attempt's diagnoses are emitted either way.
 pub trait Sink {
     /// A finalized attempt.
     fn attempt(&mut self, a: Attempt);
     /// A diagnosis (attempt-, server- or endpoint-scope).
     fn diagnosis(&mut self, d: Diagnosis);
+    /// Whether the attempt `s` summarises should come in full through [`Sink::attempt`]
+    /// (default: always).
+    fn wants_attempt(&mut self, s: &AttemptSummary<'_>) -> bool {
+        let _ = s;
+        true
+    }
+    /// An attempt this sink did not want in full (see [`Sink::wants_attempt`]).
+    fn attempt_summary(&mut self, s: &AttemptSummary<'_>) {
+        let _ = s;
+    }
 }
 
 /// A sink that keeps everything (tests, small runs).
@@ -286,15 +325,16 @@ pub struct Engine {
     config: EngineConfig,
     names: Interner,
     sources: Vec<SourceState>,
-    source_index: HashMap<u128, SourceIdx>,
+    source_index: FastMap<u128, SourceIdx>,
     last_source: Option<(SourceId, SourceIdx)>,
     hosts: SymMap<HostState>,
     endpoints: SymMap<EndpointState>,
-    open: HashMap<SessionKey, Vec<Session>>,
+    open: FastMap<SessionKey, Vec<Session>>,
     devices: BTreeMap<SourceIdx, DeviceSource>,
-    aggs: BTreeMap<AggKey, Agg>,
-    /// User-agent digest → family (classifying a user agent is the costly part of a request).
-    ua_families: HashMap<u64, UaFamily>,
+    aggs: FastMap<AggKey, Agg>,
+    /// Digest of (client address, user agent) → the user agent's family and the address's
+    /// symbol: one lookup per request instead of classifying and interning.
+    clients: FastMap<u64, (UaFamily, Sym)>,
     global_progress: Option<i64>,
     /// Sources that started to deliver so far (orders [`SourceState::delivery`]).
     deliveries: u64,
@@ -398,8 +438,10 @@ fn iis_note(r: &IisRequest) -> String {
     s
 }
 
-fn ua_digest(ua: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(ua.as_bytes())
+/// Digest of a client address and user agent (distinguishes sessions: see [`SessionKey`]).
+fn client_digest(ip: &str, ua: &str) -> u64 {
+    use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+    xxh3_64_with_seed(ua.as_bytes(), xxh3_64(ip.as_bytes()))
 }
 
 impl Engine {
@@ -410,14 +452,14 @@ impl Engine {
             config,
             names: Interner::default(),
             sources: Vec::new(),
-            source_index: HashMap::new(),
+            source_index: FastMap::default(),
             last_source: None,
             hosts: SymMap::default(),
             endpoints: SymMap::default(),
-            open: HashMap::new(),
+            open: FastMap::default(),
             devices: BTreeMap::new(),
-            aggs: BTreeMap::new(),
-            ua_families: HashMap::new(),
+            aggs: FastMap::default(),
+            clients: FastMap::default(),
             global_progress: None,
             deliveries: 0,
             pruned_at: i64::MIN,
@@ -543,6 +585,20 @@ impl Engine {
     /// Takes one event, in any order.
     pub fn push(&mut self, event: &Event) {
         let idx = self.source_of(event.source.as_ref());
+        self.push_at(idx, event);
+    }
+
+    /// Takes events all read from `source`, in any order. Their own `source` is not looked at:
+    /// a driver reading one file knows where its events come from, and comparing that text per
+    /// event is a good part of the cost of [`Engine::push`].
+    pub fn push_from(&mut self, source: &SourceId, events: &[Event]) {
+        let idx = self.source_of(Some(source));
+        for event in events {
+            self.push_at(idx, event);
+        }
+    }
+
+    fn push_at(&mut self, idx: SourceIdx, event: &Event) {
         let t = event.event_time_us;
         let kind = payload_index(event.payload.as_ref());
         self.events += 1;
@@ -692,8 +748,7 @@ impl Engine {
             self.count_ok(idx, host, event, r, id);
         }
         let endpoint = self.server_endpoint(idx, host, default_endpoint, &event.endpoint_id);
-        let (family, ua) = self.user_agent(&r.user_agent);
-        let client = self.names.intern(&r.client_ip);
+        let (family, ua, client) = self.client(&r.client_ip, &r.user_agent);
         let key = SessionKey {
             endpoint,
             host,
@@ -701,7 +756,11 @@ impl Engine {
             family,
             ua,
         };
-        let list = self.open.entry(key).or_default();
+        // Most keys ever hold one session: do not reserve room for four.
+        let list = self
+            .open
+            .entry(key)
+            .or_insert_with(|| Vec::with_capacity(1));
         let mut hit: Option<usize> = None;
         let mut extra: Vec<usize> = Vec::new();
         for (i, s) in list.iter().enumerate() {
@@ -803,17 +862,20 @@ impl Engine {
         ep
     }
 
-    fn user_agent(&mut self, ua: &str) -> (UaFamily, u64) {
-        let dig = ua_digest(ua);
-        if let Some(f) = self.ua_families.get(&dig) {
-            return (*f, dig);
+    /// The user-agent family, the session-key digest and the client address's symbol of a
+    /// request.
+    fn client(&mut self, ip: &str, ua: &str) -> (UaFamily, u64, Sym) {
+        let dig = client_digest(ip, ua);
+        if let Some(&(f, c)) = self.clients.get(&dig) {
+            return (f, dig, c);
         }
-        if self.ua_families.len() >= MAX_USER_AGENTS {
-            self.ua_families.clear();
+        if self.clients.len() >= MAX_CLIENTS {
+            self.clients.clear();
         }
         let fam = user_agent::family(ua);
-        self.ua_families.insert(dig, fam);
-        (fam, dig)
+        let client = self.names.intern(ip);
+        self.clients.insert(dig, (fam, client));
+        (fam, dig, client)
     }
 
     fn evidence(&self, idx: SourceIdx, event: &Event, id: &[u8; 16], note: String) -> Evidence {
@@ -1153,13 +1215,6 @@ impl Engine {
         }
     }
 
-    /// True when `host`'s IIS logs have delivered everything of `[from, to]`.
-    fn iis_complete(&self, host: Sym, from: i64, to: i64) -> bool {
-        self.hosts
-            .get(&host)
-            .is_some_and(|h| !overlaps(&h.iis_hold, from, to))
-    }
-
     /// True when `host` has delivered everything of `[from, to]`: its IIS logs and every context
     /// log that is not idle (see [`Engine::refresh_holds`]).
     fn host_ready(&self, host: Sym, from: i64, to: i64) -> bool {
@@ -1168,7 +1223,7 @@ impl Engine {
             .is_some_and(|h| !overlaps(&h.hold, from, to))
     }
 
-    fn segment_ready(&self, seg: &Segment) -> bool {
+    fn segment_ready(&self, seg: &Segment, open: &SpanIndex<'_>) -> bool {
         let Some(ep) = seg.endpoint else { return true };
         let hold = self.config.join_window_us.max(self.config.crash_window_us);
         let t = seg.end.saturating_add(hold);
@@ -1192,12 +1247,7 @@ impl Engine {
             seg.end.saturating_add(self.config.join_window_us),
         );
         // An open session that could still join it holds it back.
-        !self.open.iter().any(|(k, list)| {
-            k.endpoint == ep
-                && list.iter().any(|s| {
-                    (k.family == family && s.start <= to && s.end >= from) || s.shares_tx(&seg.tx)
-                })
-        })
+        !open.meets(ep, family, from, to, seg.tx.iter().map(|t| &**t))
     }
 
     fn run(&mut self, out: &mut dyn Sink, force: bool) {
@@ -1206,46 +1256,38 @@ impl Engine {
         let cw = self.config.crash_window_us;
         self.refresh_holds();
 
-        // 1. Close sessions whose server has delivered every request that could still join them.
-        let keys: Vec<SessionKey> = self.open.keys().copied().collect();
-        for k in keys {
-            let Some(list) = self.open.get(&k) else {
-                continue;
-            };
-            let closes: Vec<bool> = list
-                .iter()
-                .map(|s| {
-                    force
-                        || self.iis_complete(
-                            k.host,
-                            s.start.saturating_sub(gap),
-                            s.end.saturating_add(gap),
-                        )
-                })
-                .collect();
-            let Some(list) = self.open.get_mut(&k) else {
-                continue;
-            };
-            let mut keep = Vec::new();
-            for (s, closed) in list.drain(..).zip(closes) {
-                if closed {
-                    self.endpoints
-                        .entry(k.endpoint)
-                        .or_default()
-                        .pending
-                        .push(s);
+        // 1. Close sessions whose server's IIS logs have delivered every request that could still
+        // join them.
+        let (hosts, endpoints) = (&self.hosts, &mut self.endpoints);
+        self.open.retain(|k, list| {
+            let hold = hosts.get(&k.host).map(|h| &h.iis_hold);
+            let mut i = 0;
+            while let Some(s) = list.get(i) {
+                let (from, to) = (s.start.saturating_sub(gap), s.end.saturating_add(gap));
+                if force || hold.is_some_and(|h| !overlaps(h, from, to)) {
+                    let s = list.swap_remove(i);
+                    endpoints.entry(k.endpoint).or_default().pending.push(s);
                 } else {
-                    keep.push(s);
+                    i += 1;
                 }
             }
-            if keep.is_empty() {
-                self.open.remove(&k);
-            } else {
-                *list = keep;
-            }
-        }
+            !list.is_empty()
+        });
 
         // 2. Finalize device attempts.
+        let mut open_index = SpanIndex::default();
+        for (k, list) in &self.open {
+            for s in list {
+                open_index.add(
+                    k.endpoint,
+                    k.family,
+                    s.start,
+                    s.end,
+                    s.tx.iter().map(|t| &**t),
+                );
+            }
+        }
+        open_index.seal();
         let mut ready: Vec<(SourceIdx, Segment)> = Vec::new();
         let mut waiting: Vec<Waiting> = Vec::new();
         for (&src, dev) in &self.devices {
@@ -1256,7 +1298,7 @@ impl Engine {
                 let closed = force
                     || (seg.followed && self.config.implicit_watermarks)
                     || progress.is_some_and(|p| p > seg.end.saturating_add(gap));
-                if !blocked && closed && (force || self.segment_ready(&seg)) {
+                if !blocked && closed && (force || self.segment_ready(&seg, &open_index)) {
                     ready.push((src, seg));
                 } else {
                     blocked = true;
@@ -1272,6 +1314,7 @@ impl Engine {
                 }
             }
         }
+        drop(open_index);
         ready.sort_by(|a, b| {
             (a.1.start, a.1.end, a.1.keys.first()).cmp(&(b.1.start, b.1.end, b.1.keys.first()))
         });
@@ -1284,47 +1327,62 @@ impl Engine {
         }
 
         // 3. Release sessions nothing can join any more.
-        let eps: Vec<Sym> = self.endpoints.keys().copied().collect();
-        for ep in eps {
-            let pending = match self.endpoints.get_mut(&ep) {
-                Some(st) if !st.pending.is_empty() => std::mem::take(&mut st.pending),
-                _ => continue,
-            };
-            let mut keep = Vec::new();
-            let mut release = Vec::new();
-            for s in pending {
+        let mut waiting_index = SpanIndex::default();
+        for w in &waiting {
+            waiting_index.add(
+                w.endpoint,
+                w.family,
+                w.start.saturating_sub(jw),
+                w.end.saturating_add(jw),
+                w.tx.iter().map(|t| &**t),
+            );
+        }
+        waiting_index.seal();
+        let stall = self.config.stall_timeout_us.zip(self.global_progress);
+        let (hosts, endpoints) = (&self.hosts, &mut self.endpoints);
+        let mut release: Vec<(Sym, Session)> = Vec::new();
+        for (&ep, st) in endpoints.iter_mut() {
+            // In place: while a server's context is still to be read, most sessions stay.
+            let mut i = 0;
+            while let Some(s) = st.pending.get(i) {
                 let t = s.end.saturating_add(jw.max(cw));
                 let free = force
-                    || self.stalled(t)
-                    || (self.host_ready(
-                        s.key.host,
-                        s.start.saturating_sub(cw),
-                        s.end.saturating_add(cw),
-                    ) && !waiting.iter().any(|w| {
-                        w.endpoint == ep
-                            && ((w.family == s.key.family
-                                && s.start <= w.end.saturating_add(jw)
-                                && s.end >= w.start.saturating_sub(jw))
-                                || s.shares_tx(&w.tx))
-                    }));
+                    || stall.is_some_and(|(timeout, g)| g >= t.saturating_add(timeout))
+                    || (hosts.get(&s.key.host).is_some_and(|h| {
+                        !overlaps(
+                            &h.hold,
+                            s.start.saturating_sub(cw),
+                            s.end.saturating_add(cw),
+                        )
+                    }) && !waiting_index.meets(
+                        ep,
+                        s.key.family,
+                        s.start,
+                        s.end,
+                        s.tx.iter().map(|t| &**t),
+                    ));
                 if free {
-                    release.push(s);
+                    release.push((ep, st.pending.swap_remove(i)));
                 } else {
-                    keep.push(s);
+                    i += 1;
                 }
             }
-            if let Some(st) = self.endpoints.get_mut(&ep) {
-                st.pending = keep;
-            }
-            release.sort_by_key(|a| (a.start, a.first));
-            for s in release {
-                self.finalize_server_only(ep, s, out);
-            }
+        }
+        // Symbols depend on arrival order: endpoints are taken by name.
+        release.sort_by(|a, b| {
+            (self.names.name(a.0), a.1.start, a.1.first).cmp(&(
+                self.names.name(b.0),
+                b.1.start,
+                b.1.first,
+            ))
+        });
+        for (ep, s) in release {
+            self.finalize_server_only(ep, s, out);
         }
 
         // 4. Emit buckets whose scope has been read past.
         let window = self.config.aggregate_window_us.max(1);
-        let due: Vec<AggKey> = self
+        let mut due: Vec<AggKey> = self
             .aggs
             .keys()
             .filter(|k| {
@@ -1340,6 +1398,7 @@ impl Engine {
             })
             .cloned()
             .collect();
+        due.sort_unstable();
         for k in due {
             if let Some(agg) = self.aggs.remove(&k) {
                 self.emit_aggregate(&k, agg, out);
@@ -1608,10 +1667,6 @@ impl Engine {
         let mut first: Option<EventKey> = sessions.iter().map(|s| s.first).min();
         let mut start = sessions.iter().map(|s| s.start).min().unwrap_or(i64::MAX);
         let mut end = sessions.iter().map(|s| s.end).max().unwrap_or(i64::MIN);
-        let mut tx: BTreeSet<String> = sessions
-            .iter()
-            .flat_map(|s| s.tx.iter().map(|t| t.to_string()))
-            .collect();
         for e in &device_events {
             start = start.min(e.time_us);
             end = end.max(e.time_us);
@@ -1620,9 +1675,6 @@ impl Engine {
             let k = (e.time_us, id);
             if first.is_none_or(|f| k < f) {
                 first = Some(k);
-            }
-            if let Some(t) = device::transaction_id(&e.payload) {
-                tx.insert(t.to_string());
             }
         }
         if start > end {
@@ -1668,7 +1720,6 @@ impl Engine {
             config: &self.config,
         };
         let findings = rule::attempt_findings(&view);
-        let steps = steps(&view);
         let mut codes: Vec<String> = Vec::new();
         let mut severity = Severity::Info;
         let mut diagnoses = Vec::new();
@@ -1685,35 +1736,62 @@ impl Engine {
             }
             diagnoses.push(d);
         }
-        let mut server_names: Vec<String> = view.servers.iter().map(|s| s.host.clone()).collect();
-        server_names.sort();
-        server_names.dedup();
-        let a = Attempt {
-            id: attempt_id.clone(),
-            endpoint: endpoint_name,
-            start: to_rfc3339(start),
-            end: to_rfc3339(end),
-            start_us: start,
-            end_us: end,
+        let summary = AttemptSummary {
+            id: &attempt_id,
+            endpoint: &endpoint_name,
             join: join.0,
             confidence: join.1,
             platform,
-            device: device_host,
-            servers: server_names,
-            client_ip: view.servers.first().map(|s| s.client_ip.clone()),
-            user_agent_family: Some(family.name().to_string()),
-            transaction_ids: tx.into_iter().collect(),
-            steps,
-            diagnoses: codes,
             severity,
+            start_us: start,
+            end_us: end,
         };
+        // The timeline and the texts only for an attempt the sink keeps in full.
+        let full = out.wants_attempt(&summary).then(|| {
+            let mut tx: BTreeSet<String> = sessions
+                .iter()
+                .flat_map(|s| s.tx.iter().map(|t| t.to_string()))
+                .collect();
+            tx.extend(
+                view.device_events
+                    .iter()
+                    .filter_map(|e| device::transaction_id(&e.payload))
+                    .map(String::from),
+            );
+            let mut server_names: Vec<String> =
+                view.servers.iter().map(|s| s.host.clone()).collect();
+            server_names.sort();
+            server_names.dedup();
+            Attempt {
+                id: attempt_id.clone(),
+                endpoint: endpoint_name.clone(),
+                start: to_rfc3339(start),
+                end: to_rfc3339(end),
+                start_us: start,
+                end_us: end,
+                join: join.0,
+                confidence: join.1,
+                platform,
+                device: device_host.clone(),
+                servers: server_names,
+                client_ip: view.servers.first().map(|s| s.client_ip.clone()),
+                user_agent_family: Some(family.name().to_string()),
+                transaction_ids: tx.into_iter().collect(),
+                steps: steps(&view),
+                diagnoses: codes,
+                severity,
+            }
+        });
         drop(view);
         for d in diagnoses {
             self.diagnoses_emitted += 1;
             out.diagnosis(d);
         }
         self.attempts_emitted += 1;
-        out.attempt(a);
+        match full {
+            Some(a) => out.attempt(a),
+            None => out.attempt_summary(&summary),
+        }
         attempt_id
     }
 
