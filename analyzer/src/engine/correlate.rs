@@ -13,7 +13,7 @@
 
 use super::device::Segment;
 use super::intern::Interner;
-use super::session::Session;
+use super::session::{tx_bloom, Session};
 use super::user_agent::UaFamily;
 use crate::model::{Confidence, JoinMethod};
 
@@ -48,10 +48,11 @@ pub(crate) fn join(
     join_window_us: i64,
 ) -> Join {
     if !seg.tx.is_empty() {
+        let bloom = tx_bloom(seg.tx.iter().map(|t| &**t));
         let hits: Vec<usize> = sessions
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.shares_tx(&seg.tx))
+            .filter(|(_, s)| s.shares_tx(&seg.tx, bloom))
             .map(|(i, _)| i)
             .collect();
         if !hits.is_empty() {
@@ -143,6 +144,7 @@ mod tests {
         let mut s = Session::new(key, start, [start as u8; 16]);
         s.end = end;
         s.tx = tx.iter().map(|t| Box::from(*t)).collect();
+        s.tx_bloom = tx_bloom(tx.iter().copied());
         s
     }
 

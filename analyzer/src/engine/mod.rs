@@ -1369,13 +1369,12 @@ impl Engine {
             }
         }
         // Symbols depend on arrival order: endpoints are taken by name.
-        release.sort_by(|a, b| {
-            (self.names.name(a.0), a.1.start, a.1.first).cmp(&(
-                self.names.name(b.0),
-                b.1.start,
-                b.1.first,
-            ))
-        });
+        let mut by_name: Vec<Sym> = release.iter().map(|r| r.0).collect();
+        by_name.sort_unstable();
+        by_name.dedup();
+        by_name.sort_by(|a, b| self.names.name(*a).cmp(self.names.name(*b)));
+        let rank = |ep: Sym| by_name.iter().position(|&e| e == ep).unwrap_or(usize::MAX);
+        release.sort_by_cached_key(|(ep, s)| (rank(*ep), s.start, s.first));
         for (ep, s) in release {
             self.finalize_server_only(ep, s, out);
         }

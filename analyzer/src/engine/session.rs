@@ -13,7 +13,7 @@
 
 use scepwatch_proto::v1::IisRequest;
 
-use super::intern::Sym;
+use super::intern::{StrHasher, Sym};
 use super::user_agent::UaFamily;
 use super::watermark::SourceIdx;
 
@@ -85,6 +85,9 @@ pub(crate) struct Session {
     pub overflow: u64,
     /// TransactionIDs as printed (trimmed), sorted.
     pub tx: Vec<Box<str>>,
+    /// [`tx_bloom`] of `tx`: most sessions share no transactionID with a device attempt, and
+    /// this tells so without reading their text.
+    pub tx_bloom: u64,
     pub events: u64,
 }
 
@@ -99,15 +102,29 @@ pub(crate) fn normalize_tx(tx: &str) -> Option<Box<str>> {
     Some(t.into())
 }
 
-fn insert_tx(set: &mut Vec<Box<str>>, tx: Box<str>) {
-    if let Err(pos) = set.binary_search(&tx) {
-        if set.len() < MAX_TRANSACTION_IDS {
-            set.insert(pos, tx);
-        } else if pos < set.len() {
-            set.insert(pos, tx);
-            set.pop();
-        }
+/// One bit per transactionID (a 64-bit Bloom filter): two sets whose filters share no bit share
+/// no transactionID.
+pub(crate) fn tx_bloom<'a>(txs: impl IntoIterator<Item = &'a str>) -> u64 {
+    use std::hash::BuildHasher;
+    let b = std::hash::BuildHasherDefault::<StrHasher>::default();
+    txs.into_iter()
+        .fold(0, |acc, t| acc | 1u64 << (b.hash_one(t) >> 58))
+}
+
+/// Adds `tx` (allocating only when it is kept); true when the set changed.
+fn insert_tx(set: &mut Vec<Box<str>>, tx: &str) -> bool {
+    let Err(pos) = set.binary_search_by(|t| (**t).cmp(tx)) else {
+        return false;
+    };
+    if set.len() < MAX_TRANSACTION_IDS {
+        set.insert(pos, tx.into());
+    } else if pos < set.len() {
+        set.insert(pos, tx.into());
+        set.pop();
+    } else {
+        return false;
     }
+    true
 }
 
 impl Session {
@@ -120,6 +137,7 @@ impl Session {
             classes: Vec::new(),
             overflow: 0,
             tx: Vec::new(),
+            tx_bloom: 0,
             events: 0,
         }
     }
@@ -187,8 +205,9 @@ impl Session {
             None => self.overflow += 1,
         }
         if let Some(scep) = &r.scep {
-            if let Some(tx) = normalize_tx(&scep.transaction_id) {
-                insert_tx(&mut self.tx, tx);
+            let tx = scep.transaction_id.trim();
+            if !tx.is_empty() && insert_tx(&mut self.tx, tx) {
+                self.tx_bloom = tx_bloom(self.tx.iter().map(|t| &**t));
             }
         }
     }
@@ -222,14 +241,16 @@ impl Session {
                 None => self.overflow += c.count,
             }
         }
-        for tx in other.tx {
+        for tx in &other.tx {
             insert_tx(&mut self.tx, tx);
         }
+        self.tx_bloom = tx_bloom(self.tx.iter().map(|t| &**t));
     }
 
-    /// True when the session carries one of `txs` (both sorted, as printed).
-    pub(crate) fn shares_tx(&self, txs: &[Box<str>]) -> bool {
-        self.tx.iter().any(|t| txs.binary_search(t).is_ok())
+    /// True when the session carries one of `txs` (both sorted, as printed), whose
+    /// [`tx_bloom`] is `bloom`.
+    pub(crate) fn shares_tx(&self, txs: &[Box<str>], bloom: u64) -> bool {
+        self.tx_bloom & bloom != 0 && self.tx.iter().any(|t| txs.binary_search(t).is_ok())
     }
 
     /// Rough heap size.
@@ -354,8 +375,10 @@ mod tests {
         }
         assert_eq!(s.tx.len(), MAX_TRANSACTION_IDS);
         assert_eq!(&*s.tx[0], "t00");
-        assert!(s.shares_tx(&[Box::from("t03")]));
-        assert!(!s.shares_tx(&[Box::from("T03")]), "case matters in base64");
-        assert!(!s.shares_tx(&[Box::from("t19")]));
+        let probe = |t: &str| s.shares_tx(&[Box::from(t)], tx_bloom([t]));
+        assert!(probe("t03"));
+        assert!(!probe("T03"), "case matters in base64");
+        assert!(!probe("t19"));
+        assert_eq!(s.tx_bloom, tx_bloom(s.tx.iter().map(|t| &**t)));
     }
 }
