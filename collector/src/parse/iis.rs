@@ -372,7 +372,10 @@ impl IisRecord<'_> {
     /// The `scepwatch.v1` event of this record, read at `offset` from the line `line` (kept as
     /// the excerpt). The endpoint is the context's: an IIS line names no host of its own.
     pub fn to_event(&self, ctx: &SourceContext, offset: u64, line: &[u8]) -> Event {
-        let mut event = Event::default();
+        let mut event = Event {
+            payload: Some(Payload::Iis(IisRequest::default())),
+            ..Event::default()
+        };
         self.write_event(ctx, offset, line, &mut event);
         event
     }
@@ -896,7 +899,7 @@ impl<'a> LineText<'a> {
     }
 
     /// `field` as a `&str` of the line, when the line is valid UTF-8 and `field` lies within it.
-    #[inline]
+    #[inline(always)]
     fn str_of(&self, field: &[u8]) -> Option<&'a str> {
         let text = self.text?;
         // Where the field starts in the line, from the addresses: the record's fields borrow
@@ -921,7 +924,7 @@ impl<'a> LineText<'a> {
     }
 
     /// Set `dst` to [`text`] of `field`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write(&self, dst: &mut String, field: &[u8]) {
         if field.is_empty() {
             dst.clear();
