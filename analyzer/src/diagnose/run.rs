@@ -8,16 +8,17 @@
 //!    logs, oldest first.
 //!
 //! Files are parsed on a pool of worker threads, but the engine (one thread) consumes them in a
-//! fixed order, so a run's output does not depend on thread timing. Workers may run ahead of
-//! the engine only within a memory budget ([`Options::buffer_bytes`]); the file the engine is
-//! reading is bounded by its channel. A watermark follows each file.
+//! fixed order, so a run's output does not depend on thread timing. Workers parse the files
+//! after the one the engine reads within a memory budget ([`Options::buffer_bytes`]), so that
+//! both cores stay busy; the file the engine reads is bounded by a few batches. A watermark
+//! follows each file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,8 @@ use super::summary::{
 pub const SNIFF_BYTES: usize = 64 * 1024;
 /// Events per batch sent from a worker to the engine thread.
 const BATCH_EVENTS: usize = 2048;
-/// Batches in flight per file.
-const BATCHES_PER_FILE: usize = 4;
+/// Batches the file the engine is reading may have in flight (its worker waits beyond).
+const BATCHES_PER_FILE: u64 = 4;
 /// The `collector` name of every source read by `diagnose`.
 pub const COLLECTOR: &str = "diagnose";
 
@@ -71,7 +72,8 @@ pub struct Options {
     pub max_attempts: usize,
     /// Diagnoses of one code kept in full (all are counted).
     pub max_per_code: usize,
-    /// Memory parsed events may take while waiting for the engine.
+    /// Memory parsed events of files the engine has not reached yet may take (estimated from
+    /// their excerpts; default 32 MiB).
     pub buffer_bytes: u64,
 }
 
@@ -87,7 +89,7 @@ impl Default for Options {
             threads: 0,
             max_attempts: 200,
             max_per_code: 100,
-            buffer_bytes: 192 << 20,
+            buffer_bytes: 32 << 20,
         }
     }
 }
@@ -854,15 +856,27 @@ struct Counters {
     bytes: AtomicU64,
 }
 
-/// Run-ahead budget: workers parsing files the engine has not reached yet hold at most `limit`
-/// bytes of events. The file the engine reads is exempt (its channel bounds it), so the engine
-/// can always progress.
+/// Flow control between the workers and the engine. Workers parsing files the engine has not
+/// reached yet hold at most `limit` bytes of events between them (the run-ahead that keeps both
+/// cores busy while the engine reads another file); the file the engine reads is exempt from that
+/// budget, so the engine can always progress, and is bounded by [`BATCHES_PER_FILE`] batches.
 struct Gate {
-    state: Mutex<(u64, usize)>,
+    state: Mutex<GateState>,
     cv: Condvar,
     limit: u64,
     /// Set when the engine thread unwinds: workers stop instead of waiting for it.
     aborted: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Bytes in flight per file, and batches in flight per file.
+    bytes: Vec<u64>,
+    batches: Vec<u64>,
+    /// Bytes in flight of the files after the current one.
+    ahead: u64,
+    /// The file the engine reads.
+    current: usize,
 }
 
 /// Aborts the gate when dropped during a panic of the engine thread.
@@ -882,16 +896,38 @@ impl Gate {
         self.aborted.load(Ordering::SeqCst)
     }
 
+    /// Waits until `job` may send a batch of `n` bytes, and charges it; returns what to
+    /// release when the engine has taken it.
     fn acquire(&self, job: usize, n: u64) -> u64 {
+        // Charged at least 1, so that what is released is always a batch.
+        let n = n.max(1);
         let Ok(mut st) = self.state.lock() else {
             return 0;
         };
         loop {
-            if st.1 == job || self.is_aborted() {
+            if self.is_aborted() {
                 return 0;
             }
-            if st.0 == 0 || st.0 + n <= self.limit {
-                st.0 += n;
+            let batches = st.batches.get(job).copied().unwrap_or(0);
+            let allowed = if job == st.current {
+                batches < BATCHES_PER_FILE
+            } else {
+                // With nothing ahead at all a batch may go, however large.
+                st.ahead == 0 || st.ahead.saturating_add(n) <= self.limit
+            };
+            if allowed {
+                if st.bytes.len() <= job {
+                    st.bytes.resize(job + 1, 0);
+                    st.batches.resize(job + 1, 0);
+                }
+                let st = &mut *st;
+                if let (Some(b), Some(k)) = (st.bytes.get_mut(job), st.batches.get_mut(job)) {
+                    *b += n;
+                    *k += 1;
+                }
+                if job != st.current {
+                    st.ahead += n;
+                }
                 return n;
             }
             st = match self.cv.wait(st) {
@@ -901,19 +937,31 @@ impl Gate {
         }
     }
 
-    fn release(&self, n: u64) {
+    /// The engine took a batch of `job` charged `n` (0: nothing was charged).
+    fn release(&self, job: usize, n: u64) {
         if n == 0 {
             return;
         }
         if let Ok(mut st) = self.state.lock() {
-            st.0 = st.0.saturating_sub(n);
+            if let Some(b) = st.bytes.get_mut(job) {
+                *b = b.saturating_sub(n);
+            }
+            if let Some(k) = st.batches.get_mut(job) {
+                *k = k.saturating_sub(1);
+            }
+            if job != st.current {
+                st.ahead = st.ahead.saturating_sub(n);
+            }
         }
         self.cv.notify_all();
     }
 
+    /// The engine starts reading `job`: its bytes no longer count as run-ahead.
     fn set_current(&self, job: usize) {
         if let Ok(mut st) = self.state.lock() {
-            st.1 = job;
+            let held = st.bytes.get(job).copied().unwrap_or(0);
+            st.ahead = st.ahead.saturating_sub(held);
+            st.current = job;
         }
         self.cv.notify_all();
     }
@@ -941,15 +989,16 @@ fn parse_ordered(
         return;
     }
     let gate = Gate {
-        state: Mutex::new((0, 0)),
+        state: Mutex::new(GateState::default()),
         cv: Condvar::new(),
         limit: opts.buffer_bytes,
         aborted: std::sync::atomic::AtomicBool::new(false),
     };
     let mut receivers: Vec<Receiver<Envelope>> = Vec::with_capacity(jobs.len());
-    let mut senders: Vec<Mutex<Option<SyncSender<Envelope>>>> = Vec::with_capacity(jobs.len());
+    let mut senders: Vec<Mutex<Option<Sender<Envelope>>>> = Vec::with_capacity(jobs.len());
     for _ in jobs {
-        let (tx, rx) = mpsc::sync_channel(BATCHES_PER_FILE);
+        // Unbounded: the gate bounds what is in flight.
+        let (tx, rx) = mpsc::channel();
         senders.push(Mutex::new(Some(tx)));
         receivers.push(rx);
     }
@@ -989,7 +1038,7 @@ fn parse_ordered(
                             worker: w,
                         };
                         if tx.send(env).is_err() {
-                            gate.release(charged);
+                            gate.release(i, charged);
                         }
                         match returned.try_recv() {
                             Ok(mut v) => {
@@ -1028,7 +1077,7 @@ fn parse_ordered(
                             ticker.events += events.len() as u64;
                         }
                         on(i, &mut env.msg);
-                        gate.release(env.charged);
+                        gate.release(i, env.charged);
                         if let (Msg::Batch(events), Some(back)) =
                             (env.msg, returns_tx.get(env.worker))
                         {
@@ -1206,7 +1255,63 @@ fn parse_job(
 
 #[cfg(test)]
 mod tests {
-    use super::Utf8Check;
+    use super::{Gate, GateState, Utf8Check, BATCHES_PER_FILE};
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    fn gate(limit: u64) -> Gate {
+        Gate {
+            state: Mutex::new(GateState::default()),
+            cv: Condvar::new(),
+            limit,
+            aborted: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn ahead(g: &Gate) -> u64 {
+        g.state.lock().map(|s| s.ahead).unwrap_or(u64::MAX)
+    }
+
+    #[test]
+    fn gate_lets_later_files_run_ahead_within_the_budget() {
+        let g = gate(1000);
+        // Later files: within the budget, and one batch whatever its size when nothing is ahead.
+        assert_eq!(g.acquire(1, 600), 600);
+        assert_eq!(g.acquire(2, 400), 400);
+        assert_eq!(ahead(&g), 1000);
+        // The engine reaches file 1: its bytes are no longer run-ahead.
+        g.set_current(1);
+        assert_eq!(ahead(&g), 400);
+        assert_eq!(g.acquire(2, 600), 600);
+        g.release(1, 600);
+        g.release(2, 400);
+        g.release(2, 600);
+        assert_eq!(ahead(&g), 0);
+        assert_eq!(
+            g.acquire(3, 5000),
+            5000,
+            "a lone batch may exceed the budget"
+        );
+    }
+
+    #[test]
+    fn gate_bounds_the_current_file_by_batches_and_waits() {
+        let g = gate(10);
+        for _ in 0..BATCHES_PER_FILE {
+            assert_eq!(
+                g.acquire(0, 1 << 20),
+                1 << 20,
+                "the current file ignores the budget"
+            );
+        }
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| g.acquire(0, 7));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiting.is_finished(), "a fifth batch waits for the engine");
+            g.release(0, 1 << 20);
+            assert_eq!(waiting.join().ok(), Some(7));
+        });
+    }
 
     fn count(chunks: &[&[u8]]) -> u64 {
         let mut c = Utf8Check::default();

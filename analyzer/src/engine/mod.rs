@@ -1506,7 +1506,7 @@ impl Engine {
                     first_us: c.first.0,
                     last_us: c.last.0,
                     max_query_length: c.max_query,
-                    first_event_id: event_id_hex(&c.first.1),
+                    first_event: c.first.1,
                     sample,
                 }
             })
@@ -2080,7 +2080,7 @@ fn steps(view: &rule::AttemptView<'_>) -> Vec<Step> {
                 side: Side::Server,
                 host: s.host.clone(),
                 what,
-                event_id: r.first_event_id.clone(),
+                event_id: r.first_event_id(),
             });
         }
     }

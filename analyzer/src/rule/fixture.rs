@@ -215,7 +215,7 @@ pub fn class(
         first_us: t,
         last_us: t + (count as i64 - 1) * 1_000_000,
         max_query_length: 0,
-        first_event_id: format!("{:032x}", t),
+        first_event: (t as u128).to_be_bytes(),
         sample: Some(evidence(
             t,
             "iis",

@@ -132,14 +132,19 @@ pub struct RequestClass {
     pub last_us: i64,
     /// Longest query string seen (bytes).
     pub max_query_length: u32,
-    /// Hex ID of the first request.
-    pub first_event_id: String,
+    /// ID of the first request (its hex text: [`RequestClass::first_event_id`]).
+    pub first_event: [u8; 16],
     /// The first request as evidence (left out for successful requests of a server-only
     /// attempt, which no rule cites).
     pub sample: Option<Evidence>,
 }
 
 impl RequestClass {
+    /// Hex ID of the first request.
+    pub fn first_event_id(&self) -> String {
+        scepwatch_proto::event_id_hex(&self.first_event)
+    }
+
     /// "GetCACaps → 200", "PKIOperation → 500 (win32 1346)", "PKIOperation → 404.14".
     pub fn label(&self) -> String {
         let mut s = format!("{} → {}", operation_name(self.operation), self.status);
