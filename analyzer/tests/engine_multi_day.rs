@@ -108,4 +108,26 @@ fn multi_day_corpus_joins_every_device_attempt() {
         );
     }
     assert_eq!(v["summary"]["engine"]["late_events"], 0);
+
+    // The engine takes the files of different servers as they come: the report must not
+    // depend on how many parsers run (nor on their timing).
+    for threads in ["1", "3"] {
+        let again = Command::new(env!("CARGO_BIN_EXE_scepwatch"))
+            .args([
+                "diagnose",
+                "--max-attempts",
+                "100000",
+                "--format",
+                "json",
+                "-q",
+            ])
+            .args(["--threads", threads])
+            .arg(&corpus)
+            .output()
+            .unwrap();
+        assert!(
+            again.stdout == out.stdout,
+            "--threads {threads} gave another report"
+        );
+    }
 }

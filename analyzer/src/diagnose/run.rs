@@ -7,18 +7,20 @@
 //! 3. The engine is built with that mapping, fed the context events, then the IIS and HTTPERR
 //!    logs, oldest first.
 //!
-//! Files are parsed on a pool of worker threads, but the engine (one thread) consumes them in a
-//! fixed order, so a run's output does not depend on thread timing. Workers parse the files
-//! after the one the engine reads within a memory budget ([`Options::buffer_bytes`]), so that
-//! both cores stay busy; the file the engine reads is bounded by a few batches. A watermark
-//! follows each file.
+//! Files are parsed on a pool of worker threads; the engine (one thread) takes the files of one
+//! host one after another, in a fixed order, and those of different hosts as their batches
+//! arrive, so that the parsers are not held up by one file. The engine's results do not depend
+//! on the order of sources it reads in that way (see its Determinism section), so a run's output
+//! does not depend on thread timing. Workers parse files the engine cannot take yet within a
+//! memory budget ([`Options::buffer_bytes`]); a file it can take is bounded by a few batches. A
+//! watermark follows each file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{self, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -261,9 +263,12 @@ pub fn run_with(
         .collect();
     let mut held: Vec<(Vec<Event>, Outcome)> = Vec::with_capacity(context_jobs.len());
     let mut current: Vec<Event> = Vec::new();
+    // One after another: the held events keep file order.
+    let context_groups = vec![0; context_jobs.len()];
     parse_ordered(
         &context_jobs,
         &context_ctxs,
+        &context_groups,
         workers,
         opts,
         &budget,
@@ -410,9 +415,22 @@ pub fn run_with(
         add_parser_totals(&mut report.parsers, job.format, &outcome);
     }
 
+    // The files of one host one after another (rotated logs in order, its HTTP.sys log beside
+    // its IIS log as the engine expects); those of different hosts as they come, which keeps
+    // both cores busy. The engine's results do not depend on that order (see its Determinism
+    // section), so neither does the report.
+    let mut host_groups: BTreeMap<&str, usize> = BTreeMap::new();
+    let server_groups: Vec<usize> = server_jobs
+        .iter()
+        .map(|j| {
+            let n = host_groups.len();
+            *host_groups.entry(j.file.host.as_str()).or_insert(n)
+        })
+        .collect();
     parse_ordered(
         &server_jobs,
         &server_ctxs,
+        &server_groups,
         workers,
         opts,
         &budget,
@@ -856,10 +874,11 @@ struct Counters {
     bytes: AtomicU64,
 }
 
-/// Flow control between the workers and the engine. Workers parsing files the engine has not
-/// reached yet hold at most `limit` bytes of events between them (the run-ahead that keeps both
-/// cores busy while the engine reads another file); the file the engine reads is exempt from that
-/// budget, so the engine can always progress, and is bounded by [`BATCHES_PER_FILE`] batches.
+/// Flow control between the workers and the engine. A file the engine can take now (the next
+/// of its group) may have [`BATCHES_PER_FILE`] batches in flight; the files it cannot take yet
+/// hold at most `limit` bytes of events between them (the run-ahead that keeps the cores busy
+/// when the engine is on other files). The engine can always progress: the files it can take
+/// are exempt from the budget.
 struct Gate {
     state: Mutex<GateState>,
     cv: Condvar,
@@ -870,13 +889,27 @@ struct Gate {
 
 #[derive(Default)]
 struct GateState {
-    /// Bytes in flight per file, and batches in flight per file.
+    /// Bytes and batches in flight per file.
     bytes: Vec<u64>,
     batches: Vec<u64>,
-    /// Bytes in flight of the files after the current one.
+    /// Files the engine can take now.
+    open: Vec<bool>,
+    /// Bytes in flight of the files it cannot take yet.
     ahead: u64,
-    /// The file the engine reads.
-    current: usize,
+}
+
+impl GateState {
+    fn grow(&mut self, job: usize) {
+        if self.bytes.len() <= job {
+            self.bytes.resize(job + 1, 0);
+            self.batches.resize(job + 1, 0);
+            self.open.resize(job + 1, false);
+        }
+    }
+
+    fn is_open(&self, job: usize) -> bool {
+        self.open.get(job).copied().unwrap_or(false)
+    }
 }
 
 /// Aborts the gate when dropped during a panic of the engine thread.
@@ -908,24 +941,21 @@ impl Gate {
             if self.is_aborted() {
                 return 0;
             }
-            let batches = st.batches.get(job).copied().unwrap_or(0);
-            let allowed = if job == st.current {
-                batches < BATCHES_PER_FILE
+            st.grow(job);
+            let open = st.is_open(job);
+            let allowed = if open {
+                st.batches.get(job).copied().unwrap_or(0) < BATCHES_PER_FILE
             } else {
                 // With nothing ahead at all a batch may go, however large.
                 st.ahead == 0 || st.ahead.saturating_add(n) <= self.limit
             };
             if allowed {
-                if st.bytes.len() <= job {
-                    st.bytes.resize(job + 1, 0);
-                    st.batches.resize(job + 1, 0);
-                }
                 let st = &mut *st;
                 if let (Some(b), Some(k)) = (st.bytes.get_mut(job), st.batches.get_mut(job)) {
                     *b += n;
                     *k += 1;
                 }
-                if job != st.current {
+                if !open {
                     st.ahead += n;
                 }
                 return n;
@@ -949,19 +979,24 @@ impl Gate {
             if let Some(k) = st.batches.get_mut(job) {
                 *k = k.saturating_sub(1);
             }
-            if job != st.current {
+            if !st.is_open(job) {
                 st.ahead = st.ahead.saturating_sub(n);
             }
         }
         self.cv.notify_all();
     }
 
-    /// The engine starts reading `job`: its bytes no longer count as run-ahead.
-    fn set_current(&self, job: usize) {
+    /// The engine can take `job` now: its bytes no longer count as run-ahead.
+    fn open(&self, job: usize) {
         if let Ok(mut st) = self.state.lock() {
-            let held = st.bytes.get(job).copied().unwrap_or(0);
-            st.ahead = st.ahead.saturating_sub(held);
-            st.current = job;
+            st.grow(job);
+            if !st.is_open(job) {
+                let held = st.bytes.get(job).copied().unwrap_or(0);
+                st.ahead = st.ahead.saturating_sub(held);
+                if let Some(o) = st.open.get_mut(job) {
+                    *o = true;
+                }
+            }
         }
         self.cv.notify_all();
     }
@@ -972,12 +1007,14 @@ fn event_size(e: &Event) -> u64 {
     (e.excerpt.len() + 640) as u64
 }
 
-/// Parses `jobs` on `workers` threads and hands their output to `on` on this thread, file by
-/// file in job order.
+/// Parses `jobs` on `workers` threads and hands their output to `on` on this thread. The jobs
+/// of one group (`groups[i]`, in job order) are handed over one after another, each whole;
+/// jobs of different groups interleave as their batches arrive.
 #[allow(clippy::too_many_arguments)]
 fn parse_ordered(
     jobs: &[Job<'_>],
     ctxs: &[SourceContext],
+    groups: &[usize],
     workers: usize,
     opts: &Options,
     budget: &Budget,
@@ -1002,6 +1039,8 @@ fn parse_ordered(
         senders.push(Mutex::new(Some(tx)));
         receivers.push(rx);
     }
+    // Rung after every envelope sent, so that the engine sleeps only when nothing is waiting.
+    let (bell_tx, bell) = mpsc::channel::<()>();
     let next = AtomicUsize::new(0);
     let n_workers = workers.clamp(1, jobs.len());
     // Consumed batches go back to the worker that allocated their events: freeing on the
@@ -1013,9 +1052,20 @@ fn parse_ordered(
         returns_tx.push(tx);
         returns_rx.push(rx);
     }
+    // The jobs of each group, in order; the engine takes each group's first unfinished one.
+    let mut members: BTreeMap<usize, VecDeque<usize>> = BTreeMap::new();
+    for (i, g) in groups.iter().enumerate().take(jobs.len()) {
+        members.entry(*g).or_default().push_back(i);
+    }
+    for i in 0..jobs.len() {
+        if groups.get(i).is_none() {
+            members.entry(usize::MAX - i).or_default().push_back(i);
+        }
+    }
     std::thread::scope(|s| {
         for (w, returned) in returns_rx.into_iter().enumerate() {
             let (next, senders, gate) = (&next, &senders, &gate);
+            let bell_tx = bell_tx.clone();
             s.spawn(move || {
                 loop {
                     if gate.is_aborted() {
@@ -1040,6 +1090,7 @@ fn parse_ordered(
                         if tx.send(env).is_err() {
                             gate.release(i, charged);
                         }
+                        let _ = bell_tx.send(());
                         match returned.try_recv() {
                             Ok(mut v) => {
                                 v.clear();
@@ -1054,8 +1105,11 @@ fn parse_ordered(
                         charged: 0,
                         worker: w,
                     });
+                    drop(tx);
+                    let _ = bell_tx.send(());
                     while returned.try_recv().is_ok() {}
                 }
+                drop(bell_tx);
                 // Batches still in flight come back after this worker's last job: free them
                 // here, not on the engine thread, until the engine is done with every file.
                 for v in returned.iter() {
@@ -1063,47 +1117,90 @@ fn parse_ordered(
                 }
             });
         }
+        drop(bell_tx);
         // Owned here, so that if the engine panics the receivers are dropped while unwinding
         // and blocked workers see their sends fail.
         let receivers = receivers;
         let _abort = AbortOnUnwind(&gate);
-        for (i, rx) in receivers.iter().enumerate() {
-            gate.set_current(i);
-            loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(mut env) => {
-                        let done = matches!(env.msg, Msg::Done(_));
-                        if let Msg::Batch(events) = &env.msg {
-                            ticker.events += events.len() as u64;
-                        }
-                        on(i, &mut env.msg);
-                        gate.release(i, env.charged);
-                        if let (Msg::Batch(events), Some(back)) =
-                            (env.msg, returns_tx.get(env.worker))
-                        {
-                            let _ = back.send(events);
-                        }
-                        if done {
-                            ticker.files_done += 1;
+        let mut heads: Vec<usize> = members
+            .values()
+            .filter_map(|m| m.front().copied())
+            .collect();
+        for &h in &heads {
+            gate.open(h);
+        }
+        while !heads.is_empty() {
+            let mut progressed = false;
+            heads.sort_unstable();
+            let mut k = 0;
+            while let Some(&i) = heads.get(k) {
+                let Some(rx) = receivers.get(i) else {
+                    heads.swap_remove(k);
+                    continue;
+                };
+                let mut finished = false;
+                loop {
+                    let mut env = match rx.try_recv() {
+                        Ok(env) => env,
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            // The worker died without a word: should not happen (panics are
+                            // caught).
+                            on(
+                                i,
+                                &mut Msg::Done(Outcome {
+                                    stats: ParseStats::default(),
+                                    problem: Some(("internal", "parser thread ended early".into())),
+                                }),
+                            );
+                            finished = true;
                             break;
                         }
+                    };
+                    progressed = true;
+                    let done = matches!(env.msg, Msg::Done(_));
+                    if let Msg::Batch(events) = &env.msg {
+                        ticker.events += events.len() as u64;
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        // The worker died without a word: should not happen (panics are caught).
-                        on(
-                            i,
-                            &mut Msg::Done(Outcome {
-                                stats: ParseStats::default(),
-                                problem: Some(("internal", "parser thread ended early".into())),
-                            }),
-                        );
-                        ticker.files_done += 1;
+                    on(i, &mut env.msg);
+                    gate.release(i, env.charged);
+                    if let (Msg::Batch(events), Some(back)) = (env.msg, returns_tx.get(env.worker))
+                    {
+                        let _ = back.send(events);
+                    }
+                    if done {
+                        finished = true;
                         break;
                     }
                 }
-                ticker.tick(counters.bytes.load(Ordering::Relaxed));
+                if finished {
+                    progressed = true;
+                    ticker.files_done += 1;
+                    let group = groups.get(i).copied().unwrap_or(usize::MAX - i);
+                    let next_of_group = members.get_mut(&group).and_then(|m| {
+                        m.pop_front();
+                        m.front().copied()
+                    });
+                    match next_of_group {
+                        Some(n) => {
+                            gate.open(n);
+                            if let Some(slot) = heads.get_mut(k) {
+                                *slot = n;
+                            }
+                        }
+                        None => {
+                            heads.swap_remove(k);
+                        }
+                    }
+                    continue;
+                }
+                k += 1;
             }
+            if !progressed {
+                // Nothing to take: wait for a worker (or time out to refresh the progress).
+                let _ = bell.recv_timeout(Duration::from_millis(200));
+            }
+            ticker.tick(counters.bytes.load(Ordering::Relaxed));
         }
         drop(returns_tx);
     });
@@ -1273,14 +1370,15 @@ mod tests {
     }
 
     #[test]
-    fn gate_lets_later_files_run_ahead_within_the_budget() {
+    fn gate_lets_files_not_open_yet_run_ahead_within_the_budget() {
         let g = gate(1000);
-        // Later files: within the budget, and one batch whatever its size when nothing is ahead.
+        g.open(0);
+        // Files the engine cannot take yet: within the budget.
         assert_eq!(g.acquire(1, 600), 600);
         assert_eq!(g.acquire(2, 400), 400);
         assert_eq!(ahead(&g), 1000);
-        // The engine reaches file 1: its bytes are no longer run-ahead.
-        g.set_current(1);
+        // The engine can take file 1 now: its bytes are no longer run-ahead.
+        g.open(1);
         assert_eq!(ahead(&g), 400);
         assert_eq!(g.acquire(2, 600), 600);
         g.release(1, 600);
@@ -1295,13 +1393,14 @@ mod tests {
     }
 
     #[test]
-    fn gate_bounds_the_current_file_by_batches_and_waits() {
+    fn gate_bounds_an_open_file_by_batches_and_waits() {
         let g = gate(10);
+        g.open(0);
         for _ in 0..BATCHES_PER_FILE {
             assert_eq!(
                 g.acquire(0, 1 << 20),
                 1 << 20,
-                "the current file ignores the budget"
+                "an open file ignores the budget"
             );
         }
         std::thread::scope(|s| {
