@@ -4,8 +4,8 @@
 //! 2. *Context* sources (device logs first, then event logs, probe results, SetupMsi.log, health
 //!    facts) are parsed and held: they are small, and device logs name the SCEP endpoints that
 //!    the server logs (which name none) are then mapped to.
-//! 3. The engine is built with that mapping, fed the context events, then the IIS and HTTPERR
-//!    logs, oldest first.
+//! 3. The engine is built with that mapping, fed the context events, then the HTTPERR logs,
+//!    then the IIS logs, oldest first.
 //!
 //! Files are parsed on a pool of worker threads; the engine (one thread) takes the files of one
 //! host one after another, in a fixed order, and those of different hosts as their batches
@@ -39,8 +39,9 @@ use super::summary::{
 pub const SNIFF_BYTES: usize = 64 * 1024;
 /// Events per batch sent from a worker to the engine thread.
 const BATCH_EVENTS: usize = 2048;
-/// Batches the file the engine is reading may have in flight (its worker waits beyond).
-const BATCHES_PER_FILE: u64 = 4;
+/// Batches a file the engine can take may have in flight (its worker waits beyond): enough for
+/// the parsers to keep going while the engine concludes (`advance`).
+const BATCHES_PER_FILE: u64 = 16;
 /// The `collector` name of every source read by `diagnose`.
 pub const COLLECTOR: &str = "diagnose";
 
@@ -242,11 +243,17 @@ pub fn run_with(
             .then_with(|| a.file.path.cmp(&b.file.path))
             .then(a.file.input.cmp(&b.file.input))
     });
-    // Oldest first, so the engine sees server time roughly in order.
+    // HTTP.sys logs first: they are a server's context, and the engine decides a window only
+    // once the context logs that are still being read have passed it (a context log far behind
+    // counts as finished). Then oldest first, so the engine sees server time roughly in order.
     server_jobs.sort_by(|a, b| {
-        a.first_us
-            .unwrap_or(i64::MAX)
-            .cmp(&b.first_us.unwrap_or(i64::MAX))
+        (a.format != Format::HttpErr)
+            .cmp(&(b.format != Format::HttpErr))
+            .then_with(|| {
+                a.first_us
+                    .unwrap_or(i64::MAX)
+                    .cmp(&b.first_us.unwrap_or(i64::MAX))
+            })
             .then_with(|| a.file.path.cmp(&b.file.path))
             .then(a.file.input.cmp(&b.file.input))
     });
@@ -896,6 +903,8 @@ struct GateState {
     open: Vec<bool>,
     /// Bytes in flight of the files it cannot take yet.
     ahead: u64,
+    /// Files a worker has started (or finished) parsing.
+    taken: Vec<bool>,
 }
 
 impl GateState {
@@ -986,6 +995,26 @@ impl Gate {
         self.cv.notify_all();
     }
 
+    /// The next of `jobs` files for a worker: the first not taken that the engine can take now,
+    /// else the first not taken (parsed ahead, within the budget). The file the engine waits
+    /// for is always among the first kind, so it is never passed over.
+    fn pick(&self, jobs: usize) -> Option<usize> {
+        let mut st = self.state.lock().ok()?;
+        st.grow(jobs.saturating_sub(1));
+        if st.taken.len() < jobs {
+            st.taken.resize(jobs, false);
+        }
+        let free = |st: &GateState, open: bool| {
+            (0..jobs)
+                .find(|&j| !st.taken.get(j).copied().unwrap_or(true) && (!open || st.is_open(j)))
+        };
+        let j = free(&st, true).or_else(|| free(&st, false))?;
+        if let Some(t) = st.taken.get_mut(j) {
+            *t = true;
+        }
+        Some(j)
+    }
+
     /// The engine can take `job` now: its bytes no longer count as run-ahead.
     fn open(&self, job: usize) {
         if let Ok(mut st) = self.state.lock() {
@@ -1041,7 +1070,6 @@ fn parse_ordered(
     }
     // Rung after every envelope sent, so that the engine sleeps only when nothing is waiting.
     let (bell_tx, bell) = mpsc::channel::<()>();
-    let next = AtomicUsize::new(0);
     let n_workers = workers.clamp(1, jobs.len());
     // Consumed batches go back to the worker that allocated their events: freeing on the
     // allocating thread is much cheaper than on the engine thread, and the vectors are reused.
@@ -1062,16 +1090,25 @@ fn parse_ordered(
             members.entry(usize::MAX - i).or_default().push_back(i);
         }
     }
+    let mut heads: Vec<usize> = members
+        .values()
+        .filter_map(|m| m.front().copied())
+        .collect();
+    for &h in &heads {
+        gate.open(h);
+    }
     std::thread::scope(|s| {
         for (w, returned) in returns_rx.into_iter().enumerate() {
-            let (next, senders, gate) = (&next, &senders, &gate);
+            let (senders, gate) = (&senders, &gate);
             let bell_tx = bell_tx.clone();
             s.spawn(move || {
                 loop {
                     if gate.is_aborted() {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(i) = gate.pick(jobs.len()) else {
+                        break;
+                    };
                     let (Some(job), Some(ctx)) = (jobs.get(i), ctxs.get(i)) else {
                         break;
                     };
@@ -1122,13 +1159,6 @@ fn parse_ordered(
         // and blocked workers see their sends fail.
         let receivers = receivers;
         let _abort = AbortOnUnwind(&gate);
-        let mut heads: Vec<usize> = members
-            .values()
-            .filter_map(|m| m.front().copied())
-            .collect();
-        for &h in &heads {
-            gate.open(h);
-        }
         while !heads.is_empty() {
             let mut progressed = false;
             heads.sort_unstable();

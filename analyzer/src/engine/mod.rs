@@ -76,7 +76,9 @@
 //! events it covers, or, with implicit watermarks, each source arrives in time order), the files
 //! of one rotated log are delivered one after another (in any order: a file delivered after a
 //! newer one holds back the span up to the newer one's start until [`Engine::finish`]), device
-//! logs and host context are pushed before the IIS windows they relate to are read past, and
+//! logs and host context are pushed before the IIS windows they relate to are read past (a
+//! context log read after its host's IIS log, more than `idle_source_us` behind it, would count
+//! as finished while still being read), and
 //! sources are known before their windows close (a watermark with `read_up_to_us` before
 //! `read_from_us` announces a source without covering anything). Events arriving more than a gap
 //! behind their own file's progress are counted in [`EngineStats::late_events`].
