@@ -41,7 +41,7 @@ pub const SNIFF_BYTES: usize = 64 * 1024;
 const BATCH_EVENTS: usize = 2048;
 /// Batches a file the engine can take may have in flight (its worker waits beyond): enough for
 /// the parsers to keep going while the engine concludes (`advance`).
-const BATCHES_PER_FILE: u64 = 16;
+const BATCHES_PER_FILE: u64 = 8;
 /// The `collector` name of every source read by `diagnose`.
 pub const COLLECTOR: &str = "diagnose";
 
@@ -76,7 +76,7 @@ pub struct Options {
     /// Diagnoses of one code kept in full (all are counted).
     pub max_per_code: usize,
     /// Memory parsed events of files the engine has not reached yet may take (estimated from
-    /// their excerpts; default 32 MiB).
+    /// their excerpts; default 16 MiB).
     pub buffer_bytes: u64,
 }
 
@@ -92,7 +92,7 @@ impl Default for Options {
             threads: 0,
             max_attempts: 200,
             max_per_code: 100,
-            buffer_bytes: 32 << 20,
+            buffer_bytes: 16 << 20,
         }
     }
 }
