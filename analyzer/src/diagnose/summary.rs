@@ -3,6 +3,7 @@
 //! format renders.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
@@ -338,8 +339,9 @@ pub struct Collector {
     /// (severity, start, ID) of the worst attempt kept at the last trim: an attempt ordered
     /// after it can never be among the kept ones.
     cutoff: Option<(Severity, i64, String)>,
-    /// ID → (join, platform, severity, endpoint index) of every attempt, to count replacements.
-    seen: HashMap<String, (JoinMethod, Platform, Severity, u32)>,
+    /// Digest of the ID → (join, platform, severity, endpoint index) of every attempt, to count
+    /// replacements (hundreds of thousands: no string kept per attempt).
+    seen: HashMap<u128, (JoinMethod, Platform, Severity, u32), BuildHasherDefault<IdHasher>>,
     endpoints: Vec<String>,
     /// Kept diagnoses per code.
     diagnoses: BTreeMap<String, Vec<Diagnosis>>,
@@ -357,7 +359,7 @@ impl Collector {
             max_per_code,
             attempts: Vec::new(),
             cutoff: None,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             endpoints: Vec::new(),
             diagnoses: BTreeMap::new(),
             diagnosis_ids: std::collections::HashSet::new(),
@@ -425,7 +427,7 @@ impl Collector {
         let ep = self.endpoint_index(endpoint);
         let replaced = self
             .seen
-            .insert(id.to_string(), (join, platform, severity, ep))
+            .insert(id_digest(id), (join, platform, severity, ep))
             .is_some();
         if replaced {
             self.attempts.retain(|x| x.id != id);
@@ -514,6 +516,31 @@ impl Collector {
             by_code: self.codes,
         };
         (self.attempts, counts, diagnoses, dcounts)
+    }
+}
+
+/// 128-bit digest of an attempt ID (IDs are themselves digests; this only spares a string).
+fn id_digest(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
+/// Hasher for keys that are digests already: their low bits are the hash.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
     }
 }
 
