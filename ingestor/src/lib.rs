@@ -1,0 +1,1 @@
+//! scepwatch ingestor (being written).
