@@ -9,5 +9,7 @@
 //! Nothing here does I/O beyond reading the `BufRead` it is handed.
 #![deny(missing_docs)]
 
+#[cfg(feature = "agent")]
+pub mod config;
 pub mod parse;
 pub mod scep;
