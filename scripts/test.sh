@@ -22,6 +22,10 @@ if [ ${#need[@]} -gt 0 ] && [ -z "${SCEPWATCH_NO_INSTALL:-}" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The Kafka broker of the transport tests: Tansu on 127.0.0.1:9092, built once per machine and
+# reused (docs/kafka.md). Nothing happens when a broker already answers there.
+scripts/kafka.sh start
+
 cargo test --workspace --all-targets "$@"
 # The Ingest service's generated client and server (feature-gated: diagnose does not need them).
 cargo test -p scepwatch-proto --features grpc "$@"
