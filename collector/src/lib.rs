@@ -13,3 +13,4 @@
 pub mod config;
 pub mod parse;
 pub mod scep;
+pub mod spool;
