@@ -13,4 +13,5 @@
 pub mod config;
 pub mod parse;
 pub mod scep;
+pub mod source;
 pub mod spool;
