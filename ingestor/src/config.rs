@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_EVENT_BYTES: u64 = 64 << 10;
 /// Bounds of `limits.max_event_bytes`.
 pub const MAX_EVENT_BYTES_RANGE: (u64, u64) = (1 << 10, 16 << 20);
 /// Default number of batches being published at once, all collectors together.
-pub const DEFAULT_MAX_IN_FLIGHT_BATCHES: u64 = 256;
+pub const DEFAULT_MAX_IN_FLIGHT_BATCHES: u64 = 64;
 /// Bounds of `limits.max_in_flight_batches`.
 pub const MAX_IN_FLIGHT_BATCHES_RANGE: (u64, u64) = (1, 100_000);
 /// Default number of batches of one stream being published at once.
@@ -221,12 +221,12 @@ impl KafkaConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {cause}")]
     Read {
         /// The file.
         file: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A value is wrong or missing.
     #[error("{}", .0)]
@@ -281,9 +281,9 @@ impl Config {
     /// Reads and validates the file at `path`. Relative TLS paths are relative to the file's
     /// directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             file: path.display().to_string(),
-            source,
+            cause,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::parse(&text, &path.display().to_string(), base)
@@ -389,8 +389,9 @@ max_field_bytes = 4096
 max_event_bytes = 65536
 # Batches being published at once (all collectors) and per stream. When every slot is taken
 # the ingestor stops reading: HTTP/2 flow control holds the collectors back, memory stays
-# bounded (about max_in_flight_batches x max_batch_bytes x 2).
-max_in_flight_batches = 256
+# bounded (at most max_in_flight_batches x max_batch_bytes x 2, 1 GiB here; real batches are
+# far smaller).
+max_in_flight_batches = 64
 max_in_flight_per_stream = 4
 # Per collector (all its streams together): sustained events per second and burst. A batch over
 # the limit gets a RETRY ack. burst_events must be at least max_events_per_batch.
@@ -1149,6 +1150,6 @@ mod tests {
             .replace("# plaintext = true", "plaintext = true");
         let c = Config::from_toml(&plain, "example").unwrap();
         assert_eq!(c.kafka.properties["compression.type"], "lz4");
-        assert_eq!(c.limits.max_in_flight_batches, 256);
+        assert_eq!(c.limits.max_in_flight_batches, 64);
     }
 }

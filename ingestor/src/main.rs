@@ -146,11 +146,11 @@ fn validate(path: &Path) -> ExitCode {
     let tls = match &config.tls {
         Some(t) if t.mutual => "TLS with client certificates (mutual TLS)",
         Some(_) => "TLS",
-        None => "PLAIN TEXT (development only)",
+        None => "plain text: development only",
     };
     println!(
         "{}: ok\n  listen {} ({tls}), http {}\n  {} collector(s)\n  kafka {} topic {}\n  \
-         at most {} batches in flight (~{} MiB)",
+         at most {} batches in flight (at most {} MiB with batches of the largest size)",
         path.display(),
         config.listen,
         config.http_listen,
@@ -204,8 +204,9 @@ fn create_topics(config: Config) -> anyhow::Result<()> {
             );
             if status.partitions != k.partitions as usize {
                 println!(
-                    "note: the configuration says {} partitions; adding partitions moves \
-                     endpoints to other partitions, so it is not done automatically",
+                    "note: the configuration says {} partitions; the partition count of an \
+                     existing topic is left as it is (changing it moves endpoints to other \
+                     partitions)",
                     k.partitions
                 );
             }

@@ -37,19 +37,19 @@ const TOPIC_RETRY: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The Kafka producer could not be created.
     #[error(transparent)]
     Kafka(#[from] SinkError),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
-    Grpc(#[from] tonic::transport::Error),
+    Grpc(tonic::transport::Error),
 }
 
 /// How the shutdown went.
@@ -88,15 +88,15 @@ impl Ingestor {
         let sink = KafkaSink::new(&config.kafka)?;
         let grpc = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| ServeError::Bind {
+            .map_err(|cause| ServeError::Bind {
                 addr: config.listen,
-                source,
+                cause,
             })?;
         let http = TcpListener::bind(config.http_listen)
             .await
-            .map_err(|source| ServeError::Bind {
+            .map_err(|cause| ServeError::Bind {
                 addr: config.http_listen,
-                source,
+                cause,
             })?;
         let auth = Authenticator::new(config.collectors.iter().map(|c| (c.name.clone(), c.token)));
         let metrics = Metrics::new(config.collectors.iter().map(|c| c.name.as_str()));

@@ -119,8 +119,8 @@ fn ack(sequence: u64, status: AckStatus, message: String, events_accepted: u32) 
 
 /// Both slots a batch holds while it is being published.
 struct Slots {
-    _global: InFlightSlot,
-    _stream: OwnedSemaphorePermit,
+    global: InFlightSlot,
+    stream: OwnedSemaphorePermit,
 }
 
 async fn take_slots(shared: &Shared, stream: &Arc<Semaphore>) -> Slots {
@@ -130,10 +130,7 @@ async fn take_slots(shared: &Shared, stream: &Arc<Semaphore>) -> Slots {
         Err(_) => unreachable!("stream semaphore closed"),
     };
     let global = shared.in_flight.acquire().await;
-    Slots {
-        _global: global,
-        _stream: stream,
-    }
+    Slots { global, stream }
 }
 
 /// A batch checked and turned into records (or refused).
@@ -392,8 +389,13 @@ async fn run_stream(
                         ack(seq, AckStatus::Retry, format!("Kafka: {e}; resend"), 0)
                     }
                 };
-                drop(slots);
+                // The global slot is free once Kafka has answered; the stream's own slot only
+                // once the ack is queued, so a collector that does not read its acks holds up
+                // its own stream and nobody else's.
+                let Slots { global, stream } = slots;
+                drop(global);
                 let _ = acks2.send(Ok(a)).await;
+                drop(stream);
             }
             .instrument(span),
         );

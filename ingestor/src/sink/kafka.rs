@@ -28,19 +28,19 @@ use crate::config::KafkaConfig;
 pub enum SinkError {
     /// The producer or admin client could not be created (a bad property).
     #[error("Kafka client configuration: {0}")]
-    Config(#[source] KafkaError),
+    Config(KafkaError),
     /// A record could not be enqueued.
     #[error("could not enqueue a record: {0}")]
-    Enqueue(#[source] KafkaError),
+    Enqueue(KafkaError),
     /// A record was not delivered.
     #[error("record not delivered: {0}")]
-    Delivery(#[source] KafkaError),
+    Delivery(KafkaError),
     /// The producer went away before reporting.
     #[error("the producer was closed before the delivery report")]
     Canceled,
     /// Cluster metadata could not be read.
     #[error("Kafka metadata: {0}")]
-    Metadata(#[source] KafkaError),
+    Metadata(KafkaError),
     /// The topic is missing or unusable.
     #[error("topic `{topic}`: {problem}")]
     Topic {
@@ -50,12 +50,12 @@ pub enum SinkError {
         problem: String,
     },
     /// Creating the topic failed.
-    #[error("creating topic `{topic}`: {source}")]
+    #[error("creating topic `{topic}`: {cause}")]
     Create {
         /// The topic.
         topic: String,
         /// Why.
-        source: KafkaError,
+        cause: KafkaError,
     },
 }
 
@@ -271,16 +271,13 @@ pub async fn ensure_topic(cfg: &KafkaConfig, create: bool) -> Result<TopicStatus
     let admin: AdminClient<DefaultClientContext> =
         client_config(cfg).create().map_err(SinkError::Config)?;
     let timeout = Duration::from_secs(10);
-    let probe = {
-        let topic = cfg.topic.clone();
-        let admin = std::sync::Arc::new(admin);
-        let a = admin.clone();
-        let status = tokio::task::spawn_blocking(move || topic_status(a.inner(), &topic, timeout))
+    let admin = std::sync::Arc::new(admin);
+    let status = {
+        let (topic, a) = (cfg.topic.clone(), admin.clone());
+        tokio::task::spawn_blocking(move || topic_status(a.inner(), &topic, timeout))
             .await
-            .map_err(|_| SinkError::Canceled)?;
-        (status, admin)
+            .map_err(|_| SinkError::Canceled)?
     };
-    let (status, admin) = probe;
     match status {
         Ok(s) => return Ok(s),
         Err(SinkError::Topic { .. }) if create => {}
@@ -295,9 +292,9 @@ pub async fn ensure_topic(cfg: &KafkaConfig, create: bool) -> Result<TopicStatus
     let results = admin
         .create_topics([&new], &opts)
         .await
-        .map_err(|source| SinkError::Create {
+        .map_err(|cause| SinkError::Create {
             topic: cfg.topic.clone(),
-            source,
+            cause,
         })?;
     let mut created = true;
     for r in results {
@@ -307,7 +304,7 @@ pub async fn ensure_topic(cfg: &KafkaConfig, create: bool) -> Result<TopicStatus
             Err((topic, code)) => {
                 return Err(SinkError::Create {
                     topic,
-                    source: KafkaError::AdminOp(code),
+                    cause: KafkaError::AdminOp(code),
                 })
             }
         }
