@@ -105,16 +105,23 @@ pub struct Found {
 /// The regular files under `root` that match any of `patterns`, sorted by path. Folders that
 /// cannot be listed below the root are reported in `errors` and skipped; the root itself not
 /// being listable is the returned error.
+///
+/// Size and modification time come from the folder listing, except for files the listing says
+/// were modified at or after `hot_since` (or does not date), which are asked directly: on
+/// Windows the listing's size and time of a file another process is writing lag behind (they
+/// are updated when the writer closes or flushes it), and asking costs an open per file, too
+/// much to do for years of old logs every round.
 pub fn walk(
     root: &Path,
     patterns: &[Pattern],
+    hot_since: Option<SystemTime>,
     errors: &mut Vec<(PathBuf, io::Error)>,
 ) -> io::Result<Vec<Found>> {
     let mut found = BTreeMap::new();
     // Listing the root once tells whether it is there at all.
     fs::read_dir(root)?;
     for pattern in patterns {
-        walk_parts(root, &pattern.parts, &mut found, errors);
+        walk_parts(root, &pattern.parts, hot_since, &mut found, errors);
     }
     Ok(found.into_values().collect())
 }
@@ -122,6 +129,7 @@ pub fn walk(
 fn walk_parts(
     dir: &Path,
     parts: &[String],
+    hot_since: Option<SystemTime>,
     found: &mut BTreeMap<PathBuf, Found>,
     errors: &mut Vec<(PathBuf, io::Error)>,
 ) {
@@ -145,11 +153,22 @@ fn walk_parts(
             continue;
         }
         let path = entry.path();
-        // Asked of the file itself, not taken from the listing: on Windows the size a folder
-        // listing reports for a file being written can lag behind. Symbolic links are followed.
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
+        let listed = match entry.file_type() {
+            // Followed to what it names.
+            Ok(t) if t.is_symlink() => fs::metadata(&path),
+            _ => entry.metadata(),
         };
+        let Ok(mut meta) = listed else { continue };
+        let hot = match (hot_since, meta.modified()) {
+            (Some(since), Ok(m)) => m >= since,
+            _ => true,
+        };
+        if hot && meta.is_file() {
+            match fs::metadata(&path) {
+                Ok(m) => meta = m,
+                Err(_) => continue,
+            }
+        }
         if rest.is_empty() {
             if meta.is_file() {
                 found.insert(
@@ -162,7 +181,7 @@ fn walk_parts(
                 );
             }
         } else if meta.is_dir() {
-            walk_parts(&path, rest, found, errors);
+            walk_parts(&path, rest, hot_since, found, errors);
         }
     }
 }

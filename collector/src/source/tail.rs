@@ -84,6 +84,10 @@ const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
 /// Bytes read at a time while a line longer than `read_chunk` is assembled.
 const LONG_LINE_STEP: usize = 64 * 1024;
 
+/// Files the folder listing says were modified this recently have their size and time asked
+/// of the file itself (see [`pattern::walk`]); older ones are taken from the listing.
+const HOT_WINDOW: Duration = Duration::from_secs(2 * 86_400);
+
 /// A source and its compiled patterns.
 #[derive(Debug)]
 struct Source {
@@ -115,6 +119,9 @@ struct PathState {
     modified: Option<SystemTime>,
     /// `None` when it could not be opened or read: retried every round.
     identity: Option<Identity>,
+    /// Opening it was refused (access denied): on Windows before the POSIX delete semantics
+    /// of Windows 10 1809, what a deleted file that someone still holds open answers.
+    denied: bool,
     /// When its size or modification time last changed (first sight: its modification time).
     changed_at: SystemTime,
     seen_round: u64,
@@ -450,24 +457,26 @@ impl Tailer {
         for index in 0..self.sources.len() {
             let source = &mut self.sources[index];
             let mut errors = Vec::new();
-            let found = match pattern::walk(&source.spec.root, &source.patterns, &mut errors) {
-                Ok(found) => {
-                    source.root_missing = false;
-                    found
-                }
-                Err(error) => {
-                    if !source.root_missing {
-                        report.problems.push(FileProblem {
-                            source_name: source.spec.name.clone(),
-                            path: source.spec.root.clone(),
-                            action: FileAction::List,
-                            error,
-                        });
+            let hot_since = now.checked_sub(HOT_WINDOW);
+            let found =
+                match pattern::walk(&source.spec.root, &source.patterns, hot_since, &mut errors) {
+                    Ok(found) => {
+                        source.root_missing = false;
+                        found
                     }
-                    source.root_missing = true;
-                    Vec::new()
-                }
-            };
+                    Err(error) => {
+                        if !source.root_missing {
+                            report.problems.push(FileProblem {
+                                source_name: source.spec.name.clone(),
+                                path: source.spec.root.clone(),
+                                action: FileAction::List,
+                                error,
+                            });
+                        }
+                        source.root_missing = true;
+                        Vec::new()
+                    }
+                };
             for (path, error) in errors {
                 report.problems.push(FileProblem {
                     source_name: source.spec.name.clone(),
@@ -510,6 +519,7 @@ impl Tailer {
             None => (f.modified.map_or(now, |m| m.min(now)), false),
         };
         let format = self.sources[source].spec.format;
+        let mut denied = false;
         let identity = if is_document_format(format) {
             Some(Identity::Document)
         } else {
@@ -536,6 +546,7 @@ impl Tailer {
                 // Gone between the listing and the open.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return,
                 Err(error) => {
+                    denied = error.kind() == io::ErrorKind::PermissionDenied;
                     if !quiet {
                         report
                             .problems
@@ -551,6 +562,7 @@ impl Tailer {
                 len: f.len,
                 modified: f.modified,
                 identity,
+                denied,
                 changed_at,
                 seen_round: self.round,
             },
@@ -588,6 +600,9 @@ impl Tailer {
             let holds = match self.paths.get(&(key.source, path.clone())) {
                 None => false,
                 Some(ps) => match (&key.id, ps.identity) {
+                    // Refused: deleted while held open (delete pending). Drain the handle and
+                    // close it, so the deletion completes.
+                    (_, None) if ps.denied => false,
                     // Could not be read this round: keep things as they are.
                     (_, None) => true,
                     (StreamId::Content(f), Some(Identity::Lines(g))) => {
