@@ -1067,6 +1067,59 @@ fn evtx_reexport_skips_records_already_taken() {
     assert_eq!(new, all[3..].to_vec());
 }
 
+/// A `wevtutil qe Application /f:xml` export: one w3wp.exe crash per record ID.
+fn wevtutil_export(record_ids: std::ops::RangeInclusive<u32>) -> String {
+    let mut xml = String::from("<Events>");
+    for id in record_ids {
+        xml.push_str(&format!(
+            "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>\
+<Provider Name='Application Error'/><EventID Qualifiers='0'>1000</EventID><Level>2</Level>\
+<TimeCreated SystemTime='2026-11-27T09:41:{:02}.1234567Z'/><EventRecordID>{id}</EventRecordID>\
+<Channel>Application</Channel><Computer>NDES01.contoso.com</Computer></System><EventData>\
+<Data>w3wp.exe</Data><Data>10.0.20348.1</Data><Data>5215df96</Data><Data>ntdll.dll</Data>\
+</EventData></Event>\r\n",
+            id % 60
+        ));
+    }
+    xml.push_str("</Events>\r\n");
+    xml
+}
+
+/// A scheduled `wevtutil qe /f:xml` overwrites its export: each new export is read once
+/// settled, and only records past the checkpoint come out.
+#[test]
+fn event_xml_reexport_gives_only_new_records() {
+    let mut h = Harness::new(
+        |root| vec![spec(root, "eventlogs-xml", Format::EventXml, &["*.xml"])],
+        options(),
+    );
+    h.write("Application.xml", wevtutil_export(88_410..=88_412));
+    h.now = SystemTime::now();
+    h.poll();
+    h.tick(11);
+    let got = h.drain();
+    assert_eq!(
+        got.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![88_410, 88_411, 88_412]
+    );
+    // The next export holds the last records of the log: some old, some new.
+    let next = wevtutil_export(88_411..=88_415);
+    h.write("Application.xml", &next);
+    h.poll();
+    h.tick(11);
+    let new = h.drain();
+    assert_eq!(
+        new.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![88_413, 88_414, 88_415]
+    );
+    let all = h.expected_as(Format::EventXml, "Application.xml", "", next.as_bytes());
+    assert_eq!(
+        new,
+        all[2..].to_vec(),
+        "same IDs as any read of that export"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checkpoint file
 // ---------------------------------------------------------------------------------------------
