@@ -20,7 +20,7 @@ use scepwatch_proto::v1::Event;
 use crate::parse::{eventlog, parse_stream, Format, ParseStats, SourceContext};
 
 /// Events per batch handed out while a document is parsed.
-pub(crate) const BATCH_EVENTS: usize = 1024;
+pub const BATCH_EVENTS: usize = 1024;
 
 /// Parse `file` whole as `format`, calling `deliver(events, next_position)` for each batch of
 /// events at positions `>= from`, where `next_position` is one past the highest position in

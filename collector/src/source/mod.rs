@@ -12,6 +12,7 @@
 //!   tailed;
 //! - [`tail`]: the [`Tailer`] and how it handles rotation, copytruncate, truncation, deletion,
 //!   partial lines, resumption mid-file and fairness across files;
+//! - [`document`]: how files read whole (event log exports, UTF-16 logs) are read;
 //! - [`checkpoint`]: the per-stream read positions and their file;
 //! - [`pattern`]: the `include` patterns and the folder walk;
 //! - [`open`]: opening files so that IIS can still rename and delete them (the Windows seam).
@@ -29,7 +30,7 @@ use scepwatch_proto::v1::{Event, Watermark};
 use crate::parse::Format;
 
 pub mod checkpoint;
-mod document;
+pub mod document;
 pub mod identity;
 pub mod open;
 pub mod pattern;

@@ -41,8 +41,9 @@
 //!   delete-pending file readable; the handle was opened with delete sharing), then closed.
 //!   Likewise a file renamed to a name outside the patterns.
 //! - **Deleted while the collector was down**: its checkpoint stays until the agent forgets it
-//!   ([`super::Checkpoints::forget_older_than`]; [`Tailer::mark_seen`] keeps the entries of
-//!   files that still exist fresh).
+//!   ([`super::Checkpoints::forget_older_than`]). Files that still exist keep theirs fresh:
+//!   idle ones hand out their watermark every `refresh`, and [`Tailer::mark_seen`] marks them
+//!   directly.
 //!
 //! A checkpoint is matched to a file by source kind and fingerprint (path for documents), not
 //! by source name: watermarks, which is what comes back from the spool and the ingestor,
