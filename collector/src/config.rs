@@ -722,6 +722,13 @@ impl Checker<'_> {
             );
         }
         for p in s.include.get_ref() {
+            if let Err(e) = crate::source::pattern::Pattern::parse(p) {
+                return self.err(
+                    s.include.span(),
+                    &format!("{field}.include"),
+                    format!("`{p}`: {e}"),
+                );
+            }
             if p.trim().is_empty() || p.contains("..") || Path::new(p).is_absolute() {
                 return self.err(
                     s.include.span(),
@@ -990,7 +997,7 @@ include = ["W3SVC*/u_ex*.log"]
             (
                 "include = [\"W3SVC*/u_ex*.log\"]",
                 "include = [\"../etc/*\"]",
-                "without `..`",
+                "component",
             ),
             (
                 "dir = \"/var/lib/scepwatch/spool\"",
