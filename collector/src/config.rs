@@ -667,7 +667,7 @@ impl Checker<'_> {
 
     fn metrics(&self, m: RawMetrics) -> Res<MetricsSection> {
         let listen = match m.listen {
-            None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464))),
+            None => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9465))),
             Some(s) if s.get_ref().is_empty() || s.get_ref() == "off" => None,
             Some(s) => match s.get_ref().parse() {
                 Ok(a) => Some(a),
@@ -676,7 +676,7 @@ impl Checker<'_> {
                         s.span(),
                         "metrics.listen",
                         format!(
-                            "`{}` is not an address like 127.0.0.1:9464 (or \"off\")",
+                            "`{}` is not an address like 127.0.0.1:9465 (or \"off\")",
                             s.get_ref()
                         ),
                     )
