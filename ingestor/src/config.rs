@@ -55,6 +55,10 @@ pub const MAX_IN_FLIGHT_BATCHES_RANGE: (u64, u64) = (1, 100_000);
 pub const DEFAULT_MAX_IN_FLIGHT_PER_STREAM: u64 = 4;
 /// Bounds of `limits.max_in_flight_per_stream`.
 pub const MAX_IN_FLIGHT_PER_STREAM_RANGE: (u64, u64) = (1, 1024);
+/// Default number of streams open at once, all collectors together.
+pub const DEFAULT_MAX_STREAMS: u64 = 4096;
+/// Bounds of `limits.max_streams`.
+pub const MAX_STREAMS_RANGE: (u64, u64) = (1, 1_000_000);
 /// Default sustained events per second one collector may send.
 pub const DEFAULT_EVENTS_PER_SECOND: u64 = 50_000;
 /// Bounds of `limits.events_per_second`.
@@ -158,6 +162,8 @@ pub struct Limits {
     pub max_in_flight_batches: usize,
     /// Batches of one stream being published at once.
     pub max_in_flight_per_stream: usize,
+    /// Streams open at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_streams: usize,
     /// Sustained events per second of one collector (all its streams).
     pub events_per_second: u64,
     /// Token bucket size of one collector, in events.
@@ -173,6 +179,7 @@ impl Default for Limits {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES as usize,
             max_in_flight_batches: DEFAULT_MAX_IN_FLIGHT_BATCHES as usize,
             max_in_flight_per_stream: DEFAULT_MAX_IN_FLIGHT_PER_STREAM as usize,
+            max_streams: DEFAULT_MAX_STREAMS as usize,
             events_per_second: DEFAULT_EVENTS_PER_SECOND,
             burst_events: DEFAULT_BURST_EVENTS,
         }
@@ -307,8 +314,9 @@ impl Config {
         raw.validate(&ctx, base)
     }
 
-    /// The maximum memory the batches in flight may hold (decoded batches and their records),
-    /// a bound quoted in the docs: in-flight batches × batch bytes × 2.
+    /// The most memory batches being published may hold (each decoded batch and its
+    /// records): max_in_flight_batches × max_batch_bytes × 2. Each open stream may hold, on
+    /// top, one batch waiting for a slot and its HTTP/2 receive window.
     pub fn in_flight_memory_bound(&self) -> usize {
         self.limits
             .max_in_flight_batches
@@ -387,12 +395,14 @@ max_events_per_batch = 10000
 # encoded event; larger ones get the batch REJECTED.
 max_field_bytes = 4096
 max_event_bytes = 65536
-# Batches being published at once (all collectors) and per stream. When every slot is taken
-# the ingestor stops reading: HTTP/2 flow control holds the collectors back, memory stays
-# bounded (at most max_in_flight_batches x max_batch_bytes x 2, 1 GiB here; real batches are
-# far smaller).
+# Batches being published at once (all collectors) and per stream. A stream holding a batch
+# that waits for a slot reads nothing more: HTTP/2 flow control holds its collector back.
+# Memory: at most max_in_flight_batches x max_batch_bytes x 2 for publishing (1 GiB here; real
+# batches are far smaller), plus one waiting batch per open stream.
 max_in_flight_batches = 64
 max_in_flight_per_stream = 4
+# Streams open at once (a collector keeps one); more are refused with RESOURCE_EXHAUSTED.
+max_streams = 4096
 # Per collector (all its streams together): sustained events per second and burst. A batch over
 # the limit gets a RETRY ack. burst_events must be at least max_events_per_batch.
 events_per_second = 50000
@@ -521,6 +531,7 @@ bounded_fn!(b_field_bytes, MAX_FIELD_BYTES_RANGE);
 bounded_fn!(b_event_bytes, MAX_EVENT_BYTES_RANGE);
 bounded_fn!(b_in_flight, MAX_IN_FLIGHT_BATCHES_RANGE);
 bounded_fn!(b_in_flight_stream, MAX_IN_FLIGHT_PER_STREAM_RANGE);
+bounded_fn!(b_streams, MAX_STREAMS_RANGE);
 bounded_fn!(b_events_per_second, EVENTS_PER_SECOND_RANGE);
 bounded_fn!(b_burst, BURST_EVENTS_RANGE);
 bounded_fn!(b_partitions, PARTITIONS_RANGE);
@@ -564,6 +575,8 @@ struct RawLimits {
     max_in_flight_batches: u64,
     #[serde(deserialize_with = "b_in_flight_stream")]
     max_in_flight_per_stream: u64,
+    #[serde(deserialize_with = "b_streams")]
+    max_streams: u64,
     #[serde(deserialize_with = "b_events_per_second")]
     events_per_second: u64,
     #[serde(deserialize_with = "b_burst")]
@@ -579,6 +592,7 @@ impl Default for RawLimits {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_in_flight_batches: DEFAULT_MAX_IN_FLIGHT_BATCHES,
             max_in_flight_per_stream: DEFAULT_MAX_IN_FLIGHT_PER_STREAM,
+            max_streams: DEFAULT_MAX_STREAMS,
             events_per_second: DEFAULT_EVENTS_PER_SECOND,
             burst_events: DEFAULT_BURST_EVENTS,
         }
@@ -747,6 +761,7 @@ impl RawConfig {
             max_event_bytes: rl.max_event_bytes as usize,
             max_in_flight_batches: rl.max_in_flight_batches as usize,
             max_in_flight_per_stream: rl.max_in_flight_per_stream as usize,
+            max_streams: rl.max_streams as usize,
             events_per_second: rl.events_per_second,
             burst_events: rl.burst_events,
         };

@@ -150,7 +150,8 @@ fn validate(path: &Path) -> ExitCode {
     };
     println!(
         "{}: ok\n  listen {} ({tls}), http {}\n  {} collector(s)\n  kafka {} topic {}\n  \
-         at most {} batches in flight (at most {} MiB with batches of the largest size)",
+         at most {} batches publishing (up to {} MiB with batches of the largest size), \
+         {} streams",
         path.display(),
         config.listen,
         config.http_listen,
@@ -159,6 +160,7 @@ fn validate(path: &Path) -> ExitCode {
         config.kafka.topic,
         config.limits.max_in_flight_batches,
         config.in_flight_memory_bound() >> 20,
+        config.limits.max_streams,
     );
     ExitCode::SUCCESS
 }

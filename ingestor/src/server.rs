@@ -115,6 +115,7 @@ impl Ingestor {
             max_record_bytes: config.kafka.max_record_bytes,
             metrics,
             shutdown: shutdown_rx,
+            open_streams: Default::default(),
         });
         Ok(Ingestor {
             config,

@@ -1,19 +1,25 @@
 //! The `scepwatch.v1.Ingest/Stream` service: one long-lived stream per collector.
 //!
-//! A stream is authenticated from its metadata before any batch is read. Then, for each batch:
+//! A stream is authenticated from its metadata before any batch is read (and refused when
+//! `limits.max_streams` are open). Then, for each batch:
 //!
-//! 1. take a slot of the global in-flight bound and one of the stream's own (when none is free
-//!    the stream is not read: HTTP/2 flow control holds the collector back);
+//! 1. take one of the stream's own slots (`max_in_flight_per_stream`); without one the stream
+//!    is not read;
 //! 2. read the batch; check it ([`crate::validation`]) — a bad batch is answered REJECTED;
 //! 3. take its events from the collector's rate bucket — over the rate, RETRY;
-//! 4. enqueue its records (in order, before the next batch is read, so one endpoint's records
+//! 4. take a slot of the global bound (`max_in_flight_batches`); while none is free the stream
+//!    holds this batch and reads nothing more, so HTTP/2 flow control holds the collector back.
+//!    Only a batch in hand takes a global slot: idle streams never hold one;
+//! 5. enqueue its records (in order, before the next batch is read, so one endpoint's records
 //!    keep the collector's order);
-//! 5. in a task of its own, wait for every delivery report and answer ACCEPTED, or RETRY if
-//!    any record failed; the slots are released with the answer.
+//! 6. in a task of its own, wait for every delivery report and answer ACCEPTED, or RETRY if
+//!    any record failed. The global slot is released when Kafka has answered, the stream's
+//!    when the ack is queued.
 //!
 //! Errors of the stream itself (garbage protobuf, an oversized message) end it with a clear
 //! status after the batches already read are answered.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use prost::Message;
@@ -56,6 +62,18 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Becomes true at shutdown: streams stop reading and drain.
     pub shutdown: watch::Receiver<bool>,
+    /// Streams open now.
+    pub open_streams: AtomicUsize,
+}
+
+/// Counts a stream as open until dropped.
+struct OpenStream(Arc<Shared>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.streams.dec();
+    }
 }
 
 /// The tonic service.
@@ -97,11 +115,22 @@ impl Ingest for IngestService {
                 return Err(Status::unauthenticated(e.to_string()));
             }
         };
+        let open = shared.open_streams.fetch_add(1, Ordering::AcqRel) + 1;
+        shared.metrics.streams.inc();
+        let guard = OpenStream(shared.clone());
+        if open > shared.limits.max_streams {
+            shared.metrics.refused("too_many_streams");
+            warn!(%peer, collector = &*collector, open, "stream refused: too many open streams");
+            return Err(Status::resource_exhausted(format!(
+                "too many open streams (limits.max_streams = {}); retry later",
+                shared.limits.max_streams
+            )));
+        }
         info!(%peer, collector = &*collector, "stream opened");
         let inbound = request.into_inner();
         let (acks, rx) = mpsc::channel(shared.limits.max_in_flight_per_stream + 2);
         let span = tracing::info_span!("stream", collector = &*collector, %peer);
-        tokio::spawn(run_stream(shared.clone(), collector, inbound, acks).instrument(span));
+        tokio::spawn(run_stream(shared.clone(), collector, inbound, acks, guard).instrument(span));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -123,14 +152,11 @@ struct Slots {
     stream: OwnedSemaphorePermit,
 }
 
-async fn take_slots(shared: &Shared, stream: &Arc<Semaphore>) -> Slots {
-    // The stream's own slot first: a stream at its own limit does not hold a global slot.
-    let stream = match stream.clone().acquire_owned().await {
+async fn stream_slot(stream: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    match stream.clone().acquire_owned().await {
         Ok(p) => p,
         Err(_) => unreachable!("stream semaphore closed"),
-    };
-    let global = shared.in_flight.acquire().await;
-    Slots { global, stream }
+    }
 }
 
 /// A batch checked and turned into records (or refused).
@@ -204,9 +230,9 @@ async fn run_stream(
     collector: Arc<str>,
     mut inbound: Streaming<Batch>,
     acks: AckSender,
+    _open: OpenStream,
 ) {
     let m = &shared.metrics;
-    m.streams.inc();
     let label = CollectorLabel {
         collector: collector.to_string(),
     };
@@ -217,10 +243,13 @@ async fn run_stream(
 
     let end: Option<Status> = loop {
         while pending.try_join_next().is_some() {}
-        let slots = tokio::select! {
+        // The stream's own slot is taken before reading; the global one only for a batch in
+        // hand (an idle stream must not sit on a global slot while its collector has nothing
+        // to send).
+        let stream_slot = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => break Some(shutting_down()),
-            s = take_slots(&shared, &stream_slots) => s,
+            s = stream_slot(&stream_slots) => s,
         };
         let next = tokio::select! {
             biased;
@@ -291,7 +320,7 @@ async fn run_stream(
                     .get_or_create(&l)
                     .inc_by(prepared.events as u64);
                 warn!(sequence = seq, reason, "batch rejected: {}", rej.message);
-                drop(slots);
+                drop(stream_slot);
                 let a = ack(seq, AckStatus::Rejected, rej.message, 0);
                 if acks.send(Ok(a)).await.is_err() {
                     break None;
@@ -308,7 +337,7 @@ async fn run_stream(
                 })
                 .inc();
             debug!(sequence = seq, "batch over the rate limit");
-            drop(slots);
+            drop(stream_slot);
             let message = format!(
                 "rate limit of {} events/s (burst {}) exceeded; resend in {} ms",
                 shared.limits.events_per_second,
@@ -325,6 +354,27 @@ async fn run_stream(
             continue;
         }
 
+        // A global slot for publishing. While none is free this stream holds its batch and
+        // reads nothing more: HTTP/2 flow control holds its collector back.
+        let global = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|s| *s) => None,
+            g = shared.in_flight.acquire() => Some(g),
+        };
+        let Some(global) = global else {
+            let a = ack(
+                seq,
+                AckStatus::Retry,
+                "the ingestor is shutting down; resend".into(),
+                0,
+            );
+            let _ = acks.send(Ok(a)).await;
+            break Some(shutting_down());
+        };
+        let slots = Slots {
+            global,
+            stream: stream_slot,
+        };
         let value_bytes: usize = records.iter().map(|r| r.value.len()).sum();
         let pending_batch = match shared.sink.enqueue(&records).await {
             Ok(p) => p,
@@ -406,7 +456,6 @@ async fn run_stream(
     if let Some(status) = end {
         let _ = acks.send(Err(status)).await;
     }
-    m.streams.dec();
     info!("stream closed");
 }
 

@@ -63,6 +63,82 @@ async fn batches_in_flight_never_exceed_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_do_not_hold_publishing_slots() {
+    // A fleet at night: most collectors have nothing to send. With a single publishing slot,
+    // three idle streams must not keep the one active collector waiting.
+    let bootstrap = require_kafka!();
+    let topic = fresh_topic("idle-streams");
+    let mut cfg = config(&bootstrap, &topic);
+    cfg.limits.max_in_flight_batches = 1;
+    let ing = Running::start(cfg).await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut client = ing.client().await;
+        idle.push(open(&mut client, Some(TOKEN_NDES02), None).await.unwrap());
+    }
+    let mut client = ing.client().await;
+    let mut s = open(&mut client, Some(TOKEN_NDES01), None).await.unwrap();
+    for seq in 1..=3u64 {
+        s.send(batch(
+            "ndes01",
+            seq,
+            iis_events("ndes01", seq * 10_000, 10, ENDPOINT_A),
+        ))
+        .await;
+    }
+    for _ in 0..3 {
+        let a = tokio::time::timeout(Duration::from_secs(10), s.ack())
+            .await
+            .expect("the active collector was starved by idle streams")
+            .unwrap();
+        assert_eq!(a.status, AckStatus::Accepted as i32, "{a:?}");
+    }
+    assert_eq!(ing.shared.in_flight.peak(), 1);
+    assert_eq!(
+        ing.metric("scepwatch_ingestor_streams ").await,
+        4.0,
+        "four streams open"
+    );
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_over_the_limit_are_refused() {
+    let bootstrap = require_kafka!();
+    let topic = fresh_topic("max-streams");
+    let mut cfg = config(&bootstrap, &topic);
+    cfg.limits.max_streams = 2;
+    let ing = Running::start(cfg).await;
+    let mut c1 = ing.client().await;
+    let mut c2 = ing.client().await;
+    let mut c3 = ing.client().await;
+    let _s1 = open(&mut c1, Some(TOKEN_NDES01), None).await.unwrap();
+    let s2 = open(&mut c2, Some(TOKEN_NDES02), None).await.unwrap();
+    let refused = open(&mut c3, Some(TOKEN_NDES01), None)
+        .await
+        .err()
+        .expect("a third stream over max_streams = 2");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("limits.max_streams = 2"));
+    // A closed stream frees its place.
+    drop(s2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(&mut c3, Some(TOKEN_NDES01), None).await {
+            Ok(_) => break,
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the place was never freed"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_batches_in_flight_then_ends_streams() {
     let bootstrap = require_kafka!();
     let topic = fresh_topic("shutdown");
@@ -81,7 +157,7 @@ async fn shutdown_answers_batches_in_flight_then_ends_streams() {
         ids.extend(events.iter().map(|e| e.id.clone()));
         s.send(batch("ndes01", seq, events)).await;
     }
-    // Wait until all four are read and waiting for Kafka, then stop.
+    // Wait until all four are read and publishing (each holds a slot), then stop.
     let shared = ing.shared.clone();
     tokio::time::timeout(Duration::from_secs(5), async {
         while shared.in_flight.current() < 4 {
