@@ -1,5 +1,5 @@
-//! Bounds on the work the ingestor holds: a per-collector rate (token bucket) and the global
-//! number of batches in flight.
+//! Bounds on the work the ingestor holds: a per-collector rate (token bucket), the global
+//! number of batches in flight, and the number of warnings logged per second.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,6 +146,46 @@ impl InFlight {
     }
 }
 
+/// At most `per_second` log lines a second for one kind of event; the rest are counted and the
+/// count is reported with the next line let through. A client that fails at a high rate
+/// (bad batches, plain text to the TLS port) must not flood the logs; the metrics count every
+/// occurrence anyway.
+#[derive(Debug)]
+pub struct LogBudget {
+    per_second: u64,
+    /// (second since start, lines logged in it, lines suppressed since the last logged one).
+    state: Mutex<(u64, u64, u64)>,
+    start: Instant,
+}
+
+impl LogBudget {
+    /// `per_second` lines a second.
+    pub fn new(per_second: u64) -> Self {
+        LogBudget {
+            per_second,
+            state: Mutex::new((0, 0, 0)),
+            start: Instant::now(),
+        }
+    }
+
+    /// `Some(suppressed since the last line)` when a line may be logged now, `None` otherwise.
+    pub fn allow(&self) -> Option<u64> {
+        let second = self.start.elapsed().as_secs();
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.0 != second {
+            s.0 = second;
+            s.1 = 0;
+        }
+        if s.1 < self.per_second {
+            s.1 += 1;
+            Some(std::mem::take(&mut s.2))
+        } else {
+            s.2 += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +210,21 @@ mod tests {
         assert!(r.take("ndes01", 10).is_ok());
         assert!(r.take("ndes01", 1).is_err());
         assert!(r.take("other", 1).is_err());
+    }
+
+    #[test]
+    fn log_budget_suppresses_and_reports_the_count() {
+        let b = LogBudget::new(2);
+        assert_eq!(b.allow(), Some(0));
+        assert_eq!(b.allow(), Some(0));
+        assert_eq!(b.allow(), None);
+        assert_eq!(b.allow(), None);
+        // Next second: the two suppressed lines are reported with the first one let through.
+        {
+            let mut s = b.state.lock().unwrap();
+            s.0 = u64::MAX;
+        }
+        assert_eq!(b.allow(), Some(2));
     }
 
     #[tokio::test]

@@ -23,13 +23,15 @@ use tracing::{debug, info, warn};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, TlsConfig};
-use crate::limits::{InFlight, RateLimiter};
+use crate::limits::{InFlight, LogBudget, RateLimiter};
 use crate::metrics::Metrics;
 use crate::service::{IngestService, Shared};
 use crate::sink::kafka::{ensure_topic, KafkaSink, SinkError};
 
 /// Most TLS handshakes in progress at once.
 const MAX_HANDSHAKES: usize = 1024;
+/// Warnings about misbehaving clients logged per second (each kind); metrics count them all.
+const CLIENT_WARNINGS_PER_SECOND: u64 = 10;
 /// How often a missing topic is looked for (and created) again after start.
 const TOPIC_RETRY: Duration = Duration::from_secs(5);
 
@@ -116,6 +118,7 @@ impl Ingestor {
             metrics,
             shutdown: shutdown_rx,
             open_streams: Default::default(),
+            client_warnings: LogBudget::new(CLIENT_WARNINGS_PER_SECOND),
         });
         Ok(Ingestor {
             config,
@@ -329,6 +332,7 @@ fn tls_incoming(
 ) -> Incoming<tokio_rustls::server::TlsStream<TcpStream>> {
     let (tx, rx) = mpsc::channel(64);
     let acceptor = TlsAcceptor::from(tls.server.clone());
+    let warnings = Arc::new(LogBudget::new(CLIENT_WARNINGS_PER_SECOND));
     tokio::spawn(async move {
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         loop {
@@ -348,7 +352,12 @@ fn tls_incoming(
             let Ok(permit) = handshakes.clone().acquire_owned().await else {
                 return;
             };
-            let (acceptor, tx, metrics) = (acceptor.clone(), tx.clone(), metrics.clone());
+            let (acceptor, tx, metrics, warnings) = (
+                acceptor.clone(),
+                tx.clone(),
+                metrics.clone(),
+                warnings.clone(),
+            );
             let timeout = tls.handshake_timeout;
             tokio::spawn(async move {
                 let _permit = permit;
@@ -358,7 +367,9 @@ fn tls_incoming(
                     }
                     Ok(Err(e)) => {
                         metrics.refused("tls_handshake");
-                        warn!(%peer, error = %e, "TLS handshake refused");
+                        if let Some(suppressed) = warnings.allow() {
+                            warn!(%peer, error = %e, suppressed, "TLS handshake refused");
+                        }
                     }
                     Err(_) => {
                         metrics.refused("tls_handshake_timeout");

@@ -34,7 +34,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::auth::Authenticator;
 use crate::config::Limits;
-use crate::limits::{InFlight, InFlightSlot, RateLimiter};
+use crate::limits::{InFlight, InFlightSlot, LogBudget, RateLimiter};
 use crate::metrics::{CollectorLabel, CollectorReason, Metrics};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::record::{records_of, Record};
@@ -64,6 +64,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Streams open now.
     pub open_streams: AtomicUsize,
+    /// Warnings about clients (refusals, rejections) per second.
+    pub client_warnings: LogBudget,
 }
 
 /// Counts a stream as open until dropped.
@@ -111,7 +113,9 @@ impl Ingest for IngestService {
             Ok(c) => c,
             Err(e) => {
                 shared.metrics.refused(e.reason());
-                warn!(%peer, reason = e.reason(), "stream refused: {e}");
+                if let Some(suppressed) = shared.client_warnings.allow() {
+                    warn!(%peer, reason = e.reason(), suppressed, "stream refused: {e}");
+                }
                 return Err(Status::unauthenticated(e.to_string()));
             }
         };
@@ -264,8 +268,8 @@ async fn run_stream(
                 m.refused(reason);
                 if reason == "transport_error" {
                     debug!(error = %status, "stream broke");
-                } else {
-                    warn!(reason, "stream ended: {}", status.message());
+                } else if let Some(suppressed) = shared.client_warnings.allow() {
+                    warn!(reason, suppressed, "stream ended: {}", status.message());
                 }
                 break Some(status);
             }
@@ -319,7 +323,12 @@ async fn run_stream(
                 m.rejected_events
                     .get_or_create(&l)
                     .inc_by(prepared.events as u64);
-                warn!(sequence = seq, reason, "batch rejected: {}", rej.message);
+                if let Some(suppressed) = shared.client_warnings.allow() {
+                    warn!(
+                        sequence = seq,
+                        reason, suppressed, "batch rejected: {}", rej.message
+                    );
+                }
                 drop(stream_slot);
                 let a = ack(seq, AckStatus::Rejected, rej.message, 0);
                 if acks.send(Ok(a)).await.is_err() {
