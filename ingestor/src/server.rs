@@ -30,6 +30,12 @@ use crate::sink::kafka::{ensure_topic, KafkaSink, SinkError};
 
 /// Most TLS handshakes in progress at once.
 const MAX_HANDSHAKES: usize = 1024;
+/// HTTP/2 receive window of each connection and stream: what a collector may have sent beyond
+/// what the ingestor has read (hyper's default, made explicit because the memory bound in the
+/// docs counts it).
+const HTTP2_WINDOW: u32 = 1 << 20;
+/// Streams one connection may have open at once (a collector uses one).
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 /// Warnings about misbehaving clients logged per second (each kind); metrics count them all.
 const CLIENT_WARNINGS_PER_SECOND: u64 = 10;
 /// How often a missing topic is looked for (and created) again after start.
@@ -165,6 +171,9 @@ impl Ingestor {
             .max_decoding_message_size(config.limits.max_batch_bytes)
             .accept_compressed(CompressionEncoding::Zstd);
         let router = tonic::transport::Server::builder()
+            .initial_stream_window_size(HTTP2_WINDOW)
+            .initial_connection_window_size(HTTP2_WINDOW)
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .add_service(service);
