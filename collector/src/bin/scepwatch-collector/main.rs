@@ -248,7 +248,7 @@ fn service_command(action: ServiceAction) -> ExitCode {
         ServiceAction::Install { config, name } => service::install(&name, &config),
         ServiceAction::Uninstall { name } => service::uninstall(&name),
         ServiceAction::Run { config, name } => {
-            init_logging();
+            // Logs go to a file beside the configuration (see the service module).
             service::run(&name, config, |config, shutdown| {
                 run_with_shutdown(config, shutdown)
             })
