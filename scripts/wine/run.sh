@@ -17,6 +17,7 @@ export WINEPREFIX="${WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/scepwatch-wine}
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
 if [[ ! -d "$WINEPREFIX" ]]; then
+    mkdir -p "$(dirname "$WINEPREFIX")" # Wine refuses a prefix whose parent is missing
     wineboot_out="$(mktemp)"
     if ! WINEARCH=win64 wine wineboot --init >"$wineboot_out" 2>&1; then
         cat "$wineboot_out" >&2
