@@ -456,6 +456,12 @@ fn tail_loop(
     };
     while !stop.load(Ordering::SeqCst) {
         let report = tailer.poll(SystemTime::now(), &mut |chunk: Chunk| {
+            if !chunk.events.is_empty() {
+                metrics
+                    .events_read
+                    .get_or_create(&vec![("source", chunk.source_name.clone())])
+                    .inc_by(chunk.events.len() as u64);
+            }
             builder.push_chunk(chunk, &batching, |b| flush(b, &metrics))
         });
         let report = match report {
@@ -536,6 +542,30 @@ fn spool_metrics(spool: &Spool, metrics: &AgentMetrics, was_full: &mut bool) {
 
 fn tail_metrics(tailer: &Tailer, metrics: &AgentMetrics) {
     let t = tailer.stats();
+    // The tailer's counters are totals since start; the metrics follow them.
+    let catch_up = |c: &prometheus_client::metrics::counter::Counter, total: u64| {
+        let seen = c.get();
+        if total > seen {
+            c.inc_by(total - seen);
+        }
+    };
+    catch_up(&metrics.bytes_read, t.bytes_read);
+    for (reason, n) in &t.parse_errors {
+        catch_up(
+            &metrics.parse_errors.get_or_create(&vec![("reason", (*reason).to_string())]),
+            *n,
+        );
+    }
+    for (kind, n) in [
+        ("rotation", t.rotations),
+        ("truncation", t.truncations),
+        ("move", t.moves),
+    ] {
+        catch_up(
+            &metrics.stream_changes.get_or_create(&vec![("kind", kind.to_string())]),
+            n,
+        );
+    }
     metrics.files_tracked.set(t.files_known as i64);
     metrics.files_open.set(t.files_open as i64);
 }

@@ -20,17 +20,17 @@ pub type SourceLabel = Vec<(&'static str, String)>;
 /// Every metric of the agent.
 pub struct AgentMetrics {
     registry: Registry,
-    /// Bytes read from log files, by source.
-    pub bytes_read: Family<SourceLabel, Counter>,
+    /// Bytes read from log files.
+    pub bytes_read: Counter,
     /// Events parsed, by source.
     pub events_read: Family<SourceLabel, Counter>,
-    /// Malformed records, by source and reason.
+    /// Malformed records, by reason (`iis.field_count`, `line_too_long`, ...).
     pub parse_errors: Family<SourceLabel, Counter>,
     /// Files currently tracked.
     pub files_tracked: Gauge,
     /// Open file handles.
     pub files_open: Gauge,
-    /// Rotations, truncations and new streams seen.
+    /// Rotations, truncations and moves (renames, copies) seen, by `kind`.
     pub stream_changes: Family<SourceLabel, Counter>,
     /// Batches written to the spool.
     pub batches_spooled: Counter,
@@ -75,7 +75,7 @@ impl AgentMetrics {
     pub fn new() -> Arc<AgentMetrics> {
         let mut registry = Registry::with_prefix("scepwatch_collector");
         let m = AgentMetrics {
-            bytes_read: Family::default(),
+            bytes_read: Counter::default(),
             events_read: Family::default(),
             parse_errors: Family::default(),
             files_tracked: Gauge::default(),

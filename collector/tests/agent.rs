@@ -284,7 +284,8 @@ async fn every_line_arrives_once_through_rotation_and_restart() {
     append(&day1, HEADER);
     append(&day1, &iis_lines(0, 1000));
 
-    let run = start_agent(s.config(addr, ""), AgentMetrics::new());
+    let metrics = AgentMetrics::new();
+    let run = start_agent(s.config(addr, ""), metrics.clone());
     wait_for(&seen, 1000, Duration::from_secs(20)).await;
     append(&day1, &iis_lines(1000, 500));
     // The next day's file, with the same header lines (IIS writes identical headers).
@@ -294,6 +295,13 @@ async fn every_line_arrives_once_through_rotation_and_restart() {
     wait_for(&seen, 2200, Duration::from_secs(20)).await;
     stop_agent(run).await;
     assert!(s.dir.path().join("state/checkpoints.json").exists());
+    let text = metrics.render();
+    assert!(
+        text.contains("scepwatch_collector_read_events_total{source=\"iis\"} 2200"),
+        "{text}"
+    );
+    assert!(metrics.bytes_read.get() > 2200 * 150, "{text}");
+    assert_eq!(metrics.events_acked.get(), 2200);
 
     // While stopped: more lines, and the first day's file is renamed away (rotation).
     append(&day2, &iis_lines(2200, 300));
