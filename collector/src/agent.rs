@@ -552,7 +552,9 @@ fn tail_metrics(tailer: &Tailer, metrics: &AgentMetrics) {
     catch_up(&metrics.bytes_read, t.bytes_read);
     for (reason, n) in &t.parse_errors {
         catch_up(
-            &metrics.parse_errors.get_or_create(&vec![("reason", (*reason).to_string())]),
+            &metrics
+                .parse_errors
+                .get_or_create(&vec![("reason", (*reason).to_string())]),
             *n,
         );
     }
@@ -562,7 +564,9 @@ fn tail_metrics(tailer: &Tailer, metrics: &AgentMetrics) {
         ("move", t.moves),
     ] {
         catch_up(
-            &metrics.stream_changes.get_or_create(&vec![("kind", kind.to_string())]),
+            &metrics
+                .stream_changes
+                .get_or_create(&vec![("kind", kind.to_string())]),
             n,
         );
     }
