@@ -3,7 +3,8 @@
 # with its SQLite storage engine, on 127.0.0.1:9092. See docs/kafka.md.
 #
 #   scripts/kafka.sh start    start it (nothing to do when a broker already answers on
-#                             127.0.0.1:9092); builds Tansu once per machine if needed
+#                             127.0.0.1:9092; the broker it started is restarted when it runs
+#                             but does not answer); builds Tansu once per machine if needed
 #   scripts/kafka.sh stop     stop the broker this script started
 #   scripts/kafka.sh status   say whether it runs (exit 0) or not (exit 3)
 #
@@ -29,14 +30,16 @@ START_TIMEOUT="${SCEPWATCH_KAFKA_START_TIMEOUT:-60}"
 
 say() { echo "kafka.sh: $*" >&2; }
 
-# True when something on $HOST:$PORT answers a Kafka ApiVersions (v0) request with our
-# correlation ID: a Kafka broker, not just an open port.
+# True when something on $HOST:$PORT answers a Kafka Metadata request (v4, no topics) with
+# our correlation ID: a working broker, not just an open port. (A broker whose storage failed
+# may still answer ApiVersions; it cannot answer Metadata.)
 answers() {
   local reply
   reply=$(timeout 3 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
-    # size 14 | api_key 18 (ApiVersions) | version 0 | correlation_id 0x5c3e | client_id "scep"
-    printf "\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x5c\x3e\x00\x04scep" >&3
+    # size 19 | api_key 3 (Metadata) | version 4 | correlation_id 0x5c3e | client_id "scep"
+    # | topics: empty array | allow_auto_topic_creation: false
+    printf "\x00\x00\x00\x13\x00\x03\x00\x04\x00\x00\x5c\x3e\x00\x04scep\x00\x00\x00\x00\x00" >&3
     head -c 8 <&3 | od -An -tx1
   ' "$HOST" "$PORT" 2>/dev/null) || return 1
   reply=$(echo "$reply" | tr -d ' \n')
@@ -72,6 +75,32 @@ ensure_binary() {
   [ -x "$BIN" ] || { say "the build did not produce $BIN"; exit 1; }
 }
 
+launch() {
+  # The SQLite engine resolves its path against the working directory.
+  (
+    cd "$DATA"
+    setsid "$BIN" broker \
+      --cluster-id scepwatch-dev \
+      --listener-url "tcp://$HOST:$PORT" \
+      --advertised-listener-url "tcp://$HOST:$PORT" \
+      --storage-engine "sqlite://tansu.db" \
+      >>"$LOG" 2>&1 </dev/null &
+    echo $! >"$PIDFILE"
+  )
+  say "started Tansu $TANSU_VERSION (pid $(cat "$PIDFILE"), data $DATA, log $LOG)"
+}
+
+# Waits until the broker answers; false when pid $1 exits or the timeout passes.
+wait_answer() {
+  local pid=$1 waited=0
+  until answers; do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [ "$waited" -lt "$((START_TIMEOUT * 5))" ] || return 1
+    sleep 0.2
+    waited=$((waited + 1))
+  done
+}
+
 start() {
   if answers; then
     say "a Kafka broker already answers on $HOST:$PORT"
@@ -81,38 +110,34 @@ start() {
   mkdir -p "$DATA"
   local pid
   if pid=$(our_pid); then
-    say "broker (pid $pid) is starting; waiting for it"
-  else
-    # The SQLite engine resolves its path against the working directory.
-    (
-      cd "$DATA"
-      setsid "$BIN" broker \
-        --cluster-id scepwatch-dev \
-        --listener-url "tcp://$HOST:$PORT" \
-        --advertised-listener-url "tcp://$HOST:$PORT" \
-        --storage-engine "sqlite://tansu.db" \
-        >>"$LOG" 2>&1 </dev/null &
-      echo $! >"$PIDFILE"
-    )
-    pid=$(cat "$PIDFILE")
-    say "started Tansu $TANSU_VERSION (pid $pid, data $DATA, log $LOG)"
+    # Still starting, or running without answering: its storage failed (the SQLite engine
+    # stops serving after e.g. "database or disk is full"). Give a young process the start
+    # timeout, then restart it once.
+    local age
+    age=$(ps -o etimes= -p "$pid" 2>/dev/null | tr -d ' ')
+    if [ "${age:-0}" -lt "$START_TIMEOUT" ]; then
+      say "broker (pid $pid) is starting; waiting for it"
+      if wait_answer "$pid"; then
+        say "broker answers on $HOST:$PORT"
+        return 0
+      fi
+    fi
+    say "broker (pid $pid) runs but does not answer; restarting it. Last lines of $LOG:"
+    tail -n 10 "$LOG" >&2 || true
+    stop
   fi
-  local waited=0
-  until answers; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      say "the broker exited while starting; last lines of $LOG:"
-      tail -n 30 "$LOG" >&2 || true
-      rm -f "$PIDFILE"
-      exit 1
-    fi
-    if [ "$waited" -ge "$((START_TIMEOUT * 5))" ]; then
+  launch
+  pid=$(cat "$PIDFILE")
+  if ! wait_answer "$pid"; then
+    if kill -0 "$pid" 2>/dev/null; then
       say "the broker did not answer on $HOST:$PORT within ${START_TIMEOUT}s; last lines of $LOG:"
-      tail -n 30 "$LOG" >&2 || true
-      exit 1
+    else
+      say "the broker exited while starting; last lines of $LOG:"
+      rm -f "$PIDFILE"
     fi
-    sleep 0.2
-    waited=$((waited + 1))
-  done
+    tail -n 30 "$LOG" >&2 || true
+    exit 1
+  fi
   say "broker answers on $HOST:$PORT"
 }
 
@@ -145,10 +170,10 @@ status() {
   if pid=$(our_pid); then
     if answers; then
       echo "running: pid $pid, $HOST:$PORT, data $DATA, log $LOG"
-    else
-      echo "starting: pid $pid (not answering yet), log $LOG"
+      return 0
     fi
-    return 0
+    echo "pid $pid runs but does not answer Kafka requests (starting, or its storage failed: see $LOG)"
+    return 3
   fi
   if answers; then
     echo "a Kafka broker answers on $HOST:$PORT (not started by this script)"

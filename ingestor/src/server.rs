@@ -38,6 +38,8 @@ const HTTP2_WINDOW: u32 = 1 << 20;
 const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 /// Warnings about misbehaving clients logged per second (each kind); metrics count them all.
 const CLIENT_WARNINGS_PER_SECOND: u64 = 10;
+/// Warnings about Kafka failures logged per second; a broker outage fails every batch at once.
+const KAFKA_WARNINGS_PER_SECOND: u64 = 5;
 /// How often a missing topic is looked for (and created) again after start.
 const TOPIC_RETRY: Duration = Duration::from_secs(5);
 
@@ -125,6 +127,7 @@ impl Ingestor {
             shutdown: shutdown_rx,
             open_streams: Default::default(),
             client_warnings: LogBudget::new(CLIENT_WARNINGS_PER_SECOND),
+            kafka_warnings: LogBudget::new(KAFKA_WARNINGS_PER_SECOND),
         });
         Ok(Ingestor {
             config,

@@ -66,6 +66,8 @@ pub struct Shared {
     pub open_streams: AtomicUsize,
     /// Warnings about clients (refusals, rejections) per second.
     pub client_warnings: LogBudget,
+    /// Warnings about Kafka (records not enqueued or not delivered) per second.
+    pub kafka_warnings: LogBudget,
 }
 
 /// Counts a stream as open until dropped.
@@ -394,7 +396,9 @@ async fn run_stream(
                         reason: "kafka",
                     })
                     .inc();
-                warn!(sequence = seq, error = %e, "batch not enqueued");
+                if let Some(suppressed) = shared.kafka_warnings.allow() {
+                    warn!(sequence = seq, error = %e, suppressed, "batch not enqueued");
+                }
                 drop(slots);
                 let a = ack(seq, AckStatus::Retry, format!("Kafka: {e}; resend"), 0);
                 if acks.send(Ok(a)).await.is_err() {
@@ -444,7 +448,9 @@ async fn run_stream(
                                 reason: "kafka",
                             })
                             .inc();
-                        warn!(error = %e, "batch not delivered");
+                        if let Some(suppressed) = shared2.kafka_warnings.allow() {
+                            warn!(error = %e, suppressed, "batch not delivered");
+                        }
                         ack(seq, AckStatus::Retry, format!("Kafka: {e}; resend"), 0)
                     }
                 };
