@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print the [[collectors]] entries (names and token digests) of the streams, to append to
+    /// Print the `[[collectors]]` entries (names and token digests) of the streams, to append to
     /// the ingestor's configuration.
     Collectors {
         /// Number of collectors.
