@@ -51,6 +51,7 @@ pub mod collector;
 pub mod delivery;
 pub mod iis;
 pub mod ingestor;
+pub mod load;
 pub mod metrics;
 pub mod process;
 
