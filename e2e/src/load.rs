@@ -200,21 +200,22 @@ pub fn start_ingestor(dir: &Path, toml: &str, http: SocketAddr) -> Result<Starte
     }
 }
 
-/// Writes `dir/collector.toml` with `toml` and starts `scepwatch-collector run` on it (it
-/// does not wait: the benchmark's clock starts here).
-pub fn start_collector(dir: &Path, toml: &str) -> Result<Started, Error> {
+/// Writes `dir/collector.toml` with `toml` and starts `scepwatch-collector run` on it, with
+/// `env` added to its environment (it does not wait: the benchmark's clock starts here).
+pub fn start_collector(dir: &Path, toml: &str, env: &[(String, String)]) -> Result<Started, Error> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let config = dir.join("collector.toml");
     std::fs::write(&config, toml)
         .map_err(|e| Error::io(format!("writing {}", config.display()), e))?;
     let args: Vec<OsString> = vec!["run".into(), "--config".into(), config.clone().into()];
-    let env = vec![("SCEPWATCH_LOG".into(), "warn".into())];
+    let mut vars: Vec<(OsString, OsString)> = vec![("SCEPWATCH_LOG".into(), "warn".into())];
+    vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
     let process = Process::start(
         "scepwatch-collector",
         &Program::Collector.path()?,
         &args,
-        &env,
+        &vars,
         &dir.join("collector.log"),
     )?;
     Ok(Started { process, config })

@@ -572,7 +572,7 @@ fn pipeline(
 
     let machine0 = MachineCpu::read()?;
     let started = Instant::now();
-    let mut collector = load::start_collector(&cdir, &ctoml)?;
+    let mut collector = load::start_collector(&cdir, &ctoml, &[])?;
     let collector_pid = collector.process.pid().context("collector not running")?;
     let target = args.events as f64;
     let mut samples: Vec<(f64, f64)> = Vec::new();
