@@ -1,13 +1,19 @@
 //! Where the pipeline's programs are.
 //!
-//! They are the ones cargo built for the profile of the running test or benchmark:
-//! `target/<profile>/scepwatch-{collector,ingestor}`, found from the running executable
-//! (`target/<profile>/deps/<test>-<hash>`). `cargo test --workspace --all-targets` builds them
-//! along with everything else. When one is missing, or older than a source file of the
-//! collector, the ingestor or the proto crate (a `cargo test -p scepwatch-e2e` after an edit),
-//! they are built once per process with `cargo build -p scepwatch-collector -p
-//! scepwatch-ingestor` (`--release` for the release folder), so a test never runs yesterday's
-//! code. `SCEPWATCH_BIN_DIR` names another folder, used as it is (never built).
+//! The release builds, `target/release/scepwatch-{collector,ingestor}` (the target folder is
+//! found from the running executable, `target/<profile>/deps/<test>-<hash>`), whatever profile
+//! the test itself was built with: they are what users run, their memory figures mean
+//! something, and they carry a million lines through the pipeline in about 11 s on the
+//! development machine where the debug builds need about 50 s (10× the CPU), which would put
+//! each fault test over its three-minute budget once the machine is busy.
+//!
+//! When one is missing, or older than a source file of the collector, the ingestor or the proto
+//! crate, they are built once per process with `cargo build --release -p scepwatch-collector
+//! -p scepwatch-ingestor`, so a test never runs yesterday's code (the first run on a clean
+//! checkout pays for the release build of the two programs).
+//!
+//! `SCEPWATCH_E2E_PROFILE=debug` uses (and builds) `target/debug` instead;
+//! `SCEPWATCH_BIN_DIR` names a folder that is used as it is, never built.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,12 +53,13 @@ impl Program {
             return Ok(path);
         }
         let dir = profile_dir()?;
-        ensure_built(&dir)?;
+        build_if_stale(&dir)?;
         Ok(dir.join(self.name()))
     }
 }
 
-/// `target/<profile>` of the running executable.
+/// `target/release` (or `target/<SCEPWATCH_E2E_PROFILE>`) of the running executable's target
+/// folder.
 fn profile_dir() -> Result<PathBuf, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::io("locating the test executable", e))?;
     let mut dir = exe
@@ -61,13 +68,21 @@ fn profile_dir() -> Result<PathBuf, Error> {
     if dir.file_name().is_some_and(|n| n == "deps") {
         dir = dir.parent().unwrap_or(dir);
     }
-    Ok(dir.to_path_buf())
+    // Now target/<profile>; its parent is the target folder.
+    let target = dir.parent().unwrap_or(dir);
+    let profile = std::env::var("SCEPWATCH_E2E_PROFILE").unwrap_or_else(|_| "release".to_owned());
+    if profile != "release" && profile != "debug" {
+        return Err(Error::Build(format!(
+            "SCEPWATCH_E2E_PROFILE must be release or debug, not {profile:?}"
+        )));
+    }
+    Ok(target.join(profile))
 }
 
 /// The outcome of the one build attempt of this process.
 static BUILT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
 
-fn ensure_built(dir: &Path) -> Result<(), Error> {
+fn build_if_stale(dir: &Path) -> Result<(), Error> {
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(outcome) = built.as_ref() {
         return outcome.clone().map_err(Error::Build);
@@ -154,4 +169,12 @@ fn walk(path: &Path, newest: &mut Option<SystemTime>) {
             *newest = Some(m);
         }
     }
+}
+
+/// Locates (and builds when needed) both programs now, so that the first start of a program in
+/// a test is not also a build: call it before timing anything.
+pub fn ensure_built() -> Result<(), Error> {
+    Program::Collector.path()?;
+    Program::Ingestor.path()?;
+    Ok(())
 }

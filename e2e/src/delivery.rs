@@ -28,12 +28,16 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use scepwatch_proto::v1::{EndpointEvents, Event, SourceKind};
+use scepwatch_proto::v1::{EndpointEvents, SourceId, SourceKind};
 use scepwatch_proto::SourceKey;
 
 use crate::iis::Ledger;
@@ -187,6 +191,234 @@ impl fmt::Display for Report {
     }
 }
 
+/// One event as the follower keeps it: its source (an index into the follower's sources), its
+/// position and ID, and a digest of its excerpt.
+#[derive(Clone, Copy)]
+struct Received {
+    source: u32,
+    position: u64,
+    id: [u8; 16],
+    text: u64,
+}
+
+/// What the follower thread has read and not handed out yet.
+#[derive(Default)]
+struct Inbox {
+    /// Every distinct source seen, with its key; `Received::source` indexes it.
+    sources: Vec<(SourceId, SourceKey)>,
+    events: Vec<Received>,
+    /// Events without a source, or with an ID of the wrong length.
+    malformed: Vec<String>,
+    records: u64,
+    /// Events read (all, including those handed out).
+    events_read: u64,
+    /// Next offset to read, per partition.
+    next: Vec<i64>,
+    /// A record that is not an `EndpointEvents`: the topic cannot be checked.
+    fatal: Option<Error>,
+}
+
+/// A thread that follows a topic from its start, as a consumer would, and keeps what each
+/// event says about its line.
+///
+/// Start it as soon as the topic exists and let it read while the pipeline runs. The test
+/// broker answers each fetch by reading the partition from the fetch offset to its end (and
+/// returns what fits in the fetch), so a reader that starts at offset 0 of a partition holding a
+/// million events spends minutes; one that keeps up reads little more than each record once.
+pub struct TopicFollower {
+    inbox: Arc<Mutex<Inbox>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    bootstrap: String,
+    topic: String,
+}
+
+impl TopicFollower {
+    /// Assigns every partition of `topic` (which must exist) from the beginning and starts
+    /// reading.
+    pub fn start(bootstrap: &str, topic: &str) -> Result<TopicFollower, Error> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", format!("{topic}-check"))
+            .set("enable.auto.commit", "false")
+            // The test broker sleeps half of the fetch wait after every fetch, data or not:
+            // with the default 500 ms a reader gets one fetch every 250 ms.
+            .set("fetch.wait.max.ms", "20")
+            // Several records per fetch, so a reader that fell behind catches up quickly.
+            .set("fetch.message.max.bytes", "16777216")
+            .set("fetch.max.bytes", "33554432")
+            .set("receive.message.max.bytes", "34603008")
+            .create()?;
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let partitions = md
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if partitions == 0 {
+            return Err(Error::Process(format!("topic {topic} does not exist")));
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let inbox = Arc::new(Mutex::new(Inbox {
+            next: vec![0; partitions],
+            ..Inbox::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (inbox, stop) = (inbox.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("topic-follower".to_owned())
+                .spawn(move || follow(consumer, &inbox, &stop))
+                .map_err(|e| Error::io("starting the topic follower", e))?
+        };
+        Ok(TopicFollower {
+            inbox,
+            stop,
+            thread: Some(thread),
+            bootstrap: bootstrap.to_owned(),
+            topic: topic.to_owned(),
+        })
+    }
+
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.inbox().records
+    }
+
+    /// Events read so far.
+    pub fn events(&self) -> u64 {
+        self.inbox().events_read
+    }
+
+    /// Waits until it has read every record up to the partitions' high watermarks of now.
+    fn catch_up(&self, timeout: Duration) -> Result<(), Error> {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()?;
+        let partitions = self.inbox().next.len();
+        let mut high = Vec::with_capacity(partitions);
+        for p in 0..partitions as i32 {
+            high.push(
+                client
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))?
+                    .1,
+            );
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let next = self.inbox().next.clone();
+            if next.iter().zip(&high).all(|(n, h)| n >= h) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout(format!(
+                    "topic {} not read to its end within {timeout:?} (at {next:?}, end {high:?})",
+                    self.topic
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TopicFollower {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn follow(consumer: BaseConsumer, inbox: &Mutex<Inbox>, stop: &AtomicBool) {
+    let mut keys: HashMap<SourceKey, u32> = HashMap::new();
+    // Consecutive events nearly always share their source: compare before hashing.
+    let mut last: Option<(SourceId, u32)> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = match m {
+            Ok(m) => m,
+            // Broker down or restarting (the outage test): librdkafka reconnects by itself.
+            Err(KafkaError::MessageConsumption(_)) => continue,
+            Err(e) => {
+                lock(inbox).fatal.get_or_insert(Error::Kafka(e));
+                return;
+            }
+        };
+        let record = match EndpointEvents::decode(m.payload().unwrap_or_default()) {
+            Ok(r) => r,
+            Err(e) => {
+                lock(inbox).fatal.get_or_insert(Error::Decode {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    source: e,
+                });
+                return;
+            }
+        };
+        let mut received = Vec::with_capacity(record.events.len());
+        let mut malformed = Vec::new();
+        let mut new_sources = Vec::new();
+        for e in &record.events {
+            let Some(source) = &e.source else {
+                malformed.push(format!("event at {} has no source", e.position));
+                continue;
+            };
+            let Ok(id) = <[u8; 16]>::try_from(e.id.as_slice()) else {
+                malformed.push(format!(
+                    "event at {}:{} has an ID of {} bytes",
+                    source.path,
+                    e.position,
+                    e.id.len()
+                ));
+                continue;
+            };
+            let index = match &last {
+                Some((s, i)) if s == source => *i,
+                _ => {
+                    let key = SourceKey::of(source);
+                    let next = (keys.len()) as u32;
+                    let i = *keys.entry(key).or_insert_with(|| {
+                        new_sources.push((source.clone(), key));
+                        next
+                    });
+                    last = Some((source.clone(), i));
+                    i
+                }
+            };
+            received.push(Received {
+                source: index,
+                position: e.position,
+                id,
+                text: digest(e.excerpt.as_bytes()),
+            });
+        }
+        let mut inbox = lock(inbox);
+        inbox.sources.extend(new_sources);
+        inbox.events.extend(received);
+        inbox.malformed.extend(malformed);
+        inbox.records += 1;
+        inbox.events_read += record.events.len() as u64;
+        if let Some(n) = inbox.next.get_mut(m.partition() as usize) {
+            *n = (*n).max(m.offset() + 1);
+        }
+    }
+}
+
+fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
+    inbox.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The ID and copies of a delivered line.
 #[derive(Clone, Copy)]
 struct Delivered {
@@ -194,14 +426,14 @@ struct Delivered {
     copies: u32,
 }
 
-/// The comparison, fed record by record.
+/// The comparison, fed with what the follower read.
 struct Comparison<'a> {
     expected: &'a Expected,
     seen: Vec<Vec<Option<Delivered>>>,
-    /// The source identity of each file's events.
-    sources: Vec<Option<SourceKey>>,
-    /// The file of each source identity.
-    bound: HashMap<SourceKey, u32>,
+    /// The follower's sources, and the file each was bound to.
+    sources: Vec<(SourceId, SourceKey, Option<u32>)>,
+    /// The source of each file's events.
+    file_source: Vec<Option<u32>>,
     delivered: u64,
     events: u64,
     records: u64,
@@ -218,8 +450,8 @@ impl<'a> Comparison<'a> {
                 .iter()
                 .map(|f| vec![None; f.lines.len()])
                 .collect(),
-            sources: vec![None; expected.files.len()],
-            bound: HashMap::new(),
+            sources: Vec::new(),
+            file_source: vec![None; expected.files.len()],
             delivered: 0,
             events: 0,
             records: 0,
@@ -235,101 +467,141 @@ impl<'a> Comparison<'a> {
         }
     }
 
-    fn record(&mut self, record: &EndpointEvents) {
-        self.records += 1;
-        for e in &record.events {
-            self.event(e);
+    /// Takes what the follower read since the last call.
+    fn take(&mut self, follower: &TopicFollower) -> Result<(), Error> {
+        let (sources, events, malformed, records) = {
+            let mut inbox = follower.inbox();
+            if let Some(e) = inbox.fatal.take() {
+                return Err(e);
+            }
+            let sources: Vec<_> = inbox.sources[self.sources.len()..].to_vec();
+            (
+                sources,
+                std::mem::take(&mut inbox.events),
+                std::mem::take(&mut inbox.malformed),
+                inbox.records,
+            )
+        };
+        self.records = records;
+        self.sources
+            .extend(sources.into_iter().map(|(s, k)| (s, k, None)));
+        self.events += malformed.len() as u64;
+        for m in malformed {
+            self.problem(m);
         }
+        for r in events {
+            self.event(r);
+        }
+        Ok(())
     }
 
-    fn event(&mut self, e: &Event) {
+    fn event(&mut self, r: Received) {
         self.events += 1;
-        let Some(source) = &e.source else {
-            self.problem(format!("event at {} has no source", e.position));
-            return;
+        let (kind, key, bound) = {
+            let (s, k, b) = &self.sources[r.source as usize];
+            (s.kind, *k, *b)
         };
-        if source.kind != SourceKind::Iis as i32 {
-            self.problem(format!("event of {} is not of kind IIS", source.path));
+        if kind != SourceKind::Iis as i32 {
+            let p = format!("event of {} is not of kind IIS", self.path_of(r.source));
+            self.problem(p);
             return;
         }
-        let key = SourceKey::of(source);
-        let file = match self.bound.get(&key) {
-            Some(&f) => f,
-            None => {
-                let Some(candidates) = self.expected.by_path.get(&source.path) else {
-                    self.problem(format!(
-                        "event from {} (position {}): no file had that name",
-                        source.path, e.position
-                    ));
-                    return;
-                };
-                let text = digest(e.excerpt.as_bytes());
-                let found = candidates.iter().copied().find(|&f| {
-                    let lines = &self.expected.files[f as usize].lines;
-                    lines
-                        .binary_search_by_key(&e.position, |&(o, _)| o)
-                        .is_ok_and(|i| lines[i].1 == text)
-                });
-                let Some(f) = found else {
-                    self.problem(format!(
-                        "event at {}:{}: no file that had that name has this line there: {:?}",
-                        source.path, e.position, e.excerpt
-                    ));
-                    return;
-                };
-                self.bound.insert(key, f);
-                if let Some(other) = self.sources[f as usize] {
-                    if other != key {
-                        let names = self.expected.files[f as usize].names.join(" → ");
-                        self.problem(format!(
-                            "file {names}: events under two source identities (the second: \
-                             path {}, stream {})",
-                            source.path, source.stream
-                        ));
-                    }
-                } else {
-                    self.sources[f as usize] = Some(key);
-                }
-                f
-            }
+        let file = match bound {
+            Some(f) => f,
+            None => match self.bind(r) {
+                Some(f) => f,
+                None => return,
+            },
         };
-        if e.id.as_slice() != key.event_id(e.position).as_slice() {
-            self.problem(format!(
+        if r.id != key.event_id(r.position) {
+            let p = format!(
                 "event at {}:{} has an ID that is not event_id(source, position)",
-                source.path, e.position
-            ));
+                self.path_of(r.source),
+                r.position
+            );
+            self.problem(p);
             return;
         }
         let lines = &self.expected.files[file as usize].lines;
-        let Ok(index) = lines.binary_search_by_key(&e.position, |&(o, _)| o) else {
-            self.problem(format!(
+        let Ok(index) = lines.binary_search_by_key(&r.position, |&(o, _)| o) else {
+            let p = format!(
                 "event at {}:{}: no request line starts there",
-                source.path, e.position
-            ));
+                self.path_of(r.source),
+                r.position
+            );
+            self.problem(p);
             return;
         };
-        if lines[index].1 != digest(e.excerpt.as_bytes()) {
-            self.problem(format!(
-                "event at {}:{}: its excerpt is not the line written there: {:?}",
-                source.path, e.position, e.excerpt
-            ));
+        if lines[index].1 != r.text {
+            let p = format!(
+                "event at {}:{}: its excerpt is not the line written there",
+                self.path_of(r.source),
+                r.position
+            );
+            self.problem(p);
             return;
         }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&e.id);
         match &mut self.seen[file as usize][index] {
             slot @ None => {
-                *slot = Some(Delivered { id, copies: 1 });
+                *slot = Some(Delivered {
+                    id: r.id,
+                    copies: 1,
+                });
                 self.delivered += 1;
             }
-            Some(d) if d.id == id => d.copies += 1,
+            Some(d) if d.id == r.id => d.copies += 1,
             Some(_) => {
-                self.problem(format!(
+                let p = format!(
                     "line at {}:{} arrived under two different IDs",
-                    source.path, e.position
+                    self.path_of(r.source),
+                    r.position
+                );
+                self.problem(p);
+            }
+        }
+    }
+
+    fn path_of(&self, source: u32) -> String {
+        self.sources[source as usize].0.path.clone()
+    }
+
+    /// Binds the source of `r` (its first event) to the file that had its path and has its
+    /// line at its position.
+    fn bind(&mut self, r: Received) -> Option<u32> {
+        let source = self.sources[r.source as usize].0.clone();
+        let Some(candidates) = self.expected.by_path.get(&source.path) else {
+            self.problem(format!(
+                "event from {} (position {}): no file had that name",
+                source.path, r.position
+            ));
+            return None;
+        };
+        let found = candidates.iter().copied().find(|&f| {
+            let lines = &self.expected.files[f as usize].lines;
+            lines
+                .binary_search_by_key(&r.position, |&(o, _)| o)
+                .is_ok_and(|i| lines[i].1 == r.text)
+        });
+        let Some(f) = found else {
+            self.problem(format!(
+                "event at {}:{}: no file that had that name has this line there",
+                source.path, r.position
+            ));
+            return None;
+        };
+        self.sources[r.source as usize].2 = Some(f);
+        match self.file_source[f as usize] {
+            None => self.file_source[f as usize] = Some(r.source),
+            Some(_) => {
+                let names = self.expected.files[f as usize].names.join(" → ");
+                self.problem(format!(
+                    "file {names}: events under two source identities (the second: path {}, \
+                     stream {})",
+                    source.path, source.stream
                 ));
             }
         }
+        Some(f)
     }
 
     fn complete(&self) -> bool {
@@ -387,110 +659,30 @@ impl<'a> Comparison<'a> {
     }
 }
 
-/// Reads `topic` from its start, again and again, until every expected line has arrived (then
-/// once more after a second, for resends still on their way) or `timeout` has passed, and
+/// Compares what `follower` read with `expected` until every line has arrived (then reads the
+/// topic to its end once more, for resends still on their way) or `timeout` has passed, and
 /// reports. A report with missing lines is returned, not an error: errors are for a topic that
 /// cannot be read.
 pub fn await_delivery(
-    bootstrap: &str,
-    topic: &str,
+    follower: &TopicFollower,
     expected: &Expected,
     timeout: Duration,
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let deadline = started + timeout;
-    let mut reader = TopicReader::new(bootstrap, topic)?;
     let mut cmp = Comparison::new(expected);
     loop {
-        reader.read_to_end(|r| cmp.record(r))?;
+        cmp.take(follower)?;
         if cmp.complete() {
             std::thread::sleep(Duration::from_secs(1));
-            reader.read_to_end(|r| cmp.record(r))?;
+            follower.catch_up(Duration::from_secs(60))?;
+            cmp.take(follower)?;
             break;
         }
         if Instant::now() > deadline {
             break;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
     }
     Ok(cmp.report(started.elapsed()))
-}
-
-/// A reader of every partition of a topic from its start.
-pub struct TopicReader {
-    consumer: BaseConsumer,
-    topic: String,
-    /// Next offset to read, per partition.
-    next: Vec<i64>,
-}
-
-impl TopicReader {
-    /// Assigns every partition of `topic` (which must exist) from the beginning.
-    pub fn new(bootstrap: &str, topic: &str) -> Result<TopicReader, Error> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", format!("{topic}-check"))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .create()?;
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let partitions = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map_or(0, |t| t.partitions().len());
-        if partitions == 0 {
-            return Err(Error::Process(format!("topic {topic} does not exist")));
-        }
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions as i32 {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-        }
-        consumer.assign(&tpl)?;
-        Ok(TopicReader {
-            consumer,
-            topic: topic.to_owned(),
-            next: vec![0; partitions],
-        })
-    }
-
-    /// Reads every record up to the high watermarks of the moment, giving each to `each`;
-    /// returns how many were read. An error when the broker does not deliver them within a
-    /// minute.
-    pub fn read_to_end(&mut self, mut each: impl FnMut(&EndpointEvents)) -> Result<u64, Error> {
-        let mut high = Vec::with_capacity(self.next.len());
-        for p in 0..self.next.len() as i32 {
-            let (_, h) = self
-                .consumer
-                .fetch_watermarks(&self.topic, p, Duration::from_secs(10))?;
-            high.push(h);
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut read = 0;
-        while self.next.iter().zip(&high).any(|(n, h)| n < h) {
-            if Instant::now() > deadline {
-                return Err(Error::Timeout(format!(
-                    "topic {} not read to its end within 60 s (at {:?}, end {:?})",
-                    self.topic, self.next, high
-                )));
-            }
-            let Some(m) = self.consumer.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let m = m?;
-            let value = EndpointEvents::decode(m.payload().unwrap_or_default()).map_err(|e| {
-                Error::Decode {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    source: e,
-                }
-            })?;
-            if let Some(n) = self.next.get_mut(m.partition() as usize) {
-                *n = (*n).max(m.offset() + 1);
-            }
-            each(&value);
-            read += 1;
-        }
-        Ok(read)
-    }
 }

@@ -203,6 +203,7 @@ pub struct Ledger {
 pub struct Appender {
     handle: JoinHandle<Result<Ledger, Error>>,
     written: Arc<AtomicU64>,
+    limit: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -210,13 +211,14 @@ impl Appender {
     /// Starts writing under `root` (`root/<site>/u_ex*.log`).
     pub fn spawn(root: &Path, plan: AppendPlan) -> Appender {
         let written = Arc::new(AtomicU64::new(0));
+        let limit = Arc::new(AtomicU64::new(u64::MAX));
         let stop = Arc::new(AtomicBool::new(false));
         let root = root.to_path_buf();
         let handle = {
-            let (written, stop) = (written.clone(), stop.clone());
+            let (written, limit, stop) = (written.clone(), limit.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("iis-appender".to_owned())
-                .spawn(move || append(&root, &plan, &written, &stop))
+                .spawn(move || append(&root, &plan, &written, &limit, &stop))
         };
         let handle = match handle {
             Ok(h) => h,
@@ -225,8 +227,17 @@ impl Appender {
         Appender {
             handle,
             written,
+            limit,
             stop,
         }
+    }
+
+    /// Writes no line past `lines` (in all) until the limit is raised: a test holds the writer
+    /// back while the reader of the topic is too far behind (the test broker's cost of a
+    /// fetch grows with what lies behind the reader). Writing then goes on at the plan's rate,
+    /// without a burst to make up for the pause.
+    pub fn limit(&self, lines: u64) {
+        self.limit.store(lines, Ordering::Relaxed);
     }
 
     /// Lines written so far.
@@ -263,6 +274,7 @@ fn append(
     root: &Path,
     plan: &AppendPlan,
     written: &AtomicU64,
+    limit: &AtomicU64,
     stop: &AtomicBool,
 ) -> Result<Ledger, Error> {
     let site = root.join(&plan.site);
@@ -274,12 +286,25 @@ fn append(
     let mut buf = String::new();
     let mut n = 0u64;
     let step = Duration::from_millis(20);
+    // Lines owed at the plan's rate and not written yet; a pause (the limit) owes nothing.
+    let mut owed = 0.0f64;
+    let mut tick = Instant::now();
     while n < plan.lines && !stop.load(Ordering::Relaxed) {
+        let dt = tick.elapsed().min(Duration::from_millis(100));
+        tick = Instant::now();
+        let allowed = plan.lines.min(limit.load(Ordering::Relaxed));
+        if n >= allowed {
+            owed = 0.0;
+            std::thread::sleep(step);
+            continue;
+        }
         let target = if plan.lines_per_second == 0 {
-            (n + 1000).min(plan.lines)
+            (n + 1000).min(allowed)
         } else {
-            let due = started.elapsed().as_secs_f64() * plan.lines_per_second as f64;
-            (due as u64).clamp(n + 1, plan.lines)
+            owed += dt.as_secs_f64() * plan.lines_per_second as f64;
+            let due = owed as u64;
+            owed -= due as f64;
+            (n + due).min(allowed)
         };
         while n < target {
             let day = n / plan.lines_per_day;

@@ -13,7 +13,9 @@
 //!   topics, record counts, and outages.
 //! - [`iis`]: IIS W3C lines and an appender that writes them at a steady rate through daily
 //!   files and rename rotations, remembering every name each file had.
-//! - [`delivery`]: reads a topic back and compares it, line by line, with the files on disk.
+//! - [`delivery`]: follows a topic while the pipeline runs and compares what it read, line by
+//!   line, with the files on disk.
+//! - [`faults`]: seeded, reproducible moments for kills and outages.
 //! - [`metrics`]: Prometheus text scraped from a program's HTTP port.
 //!
 //! A test reads like this:
@@ -28,6 +30,8 @@
 //!     &dir.path().join("ingestor"),
 //!     &ingestor::IngestorOptions::new(&bootstrap, &topic),
 //! )?;
+//! // Reads the topic while the pipeline runs.
+//! let follower = delivery::TopicFollower::start(&bootstrap, &topic)?;
 //! let logs = dir.path().join("logs");
 //! let mut collector = collector::Collector::start(
 //!     &dir.path().join("collector"),
@@ -35,7 +39,7 @@
 //! )?;
 //! let ledger = iis::Appender::spawn(&logs, iis::AppendPlan::steady(10_000, 5_000)).join()?;
 //! let expected = delivery::Expected::scan(&ledger)?;
-//! let report = delivery::await_delivery(&bootstrap, &topic, &expected, std::time::Duration::from_secs(60))?;
+//! let report = delivery::await_delivery(&follower, &expected, std::time::Duration::from_secs(60))?;
 //! assert!(report.problems.is_empty(), "{report}");
 //! collector.stop()?;
 //! # Ok(())
@@ -49,6 +53,7 @@ pub mod binaries;
 pub mod broker;
 pub mod collector;
 pub mod delivery;
+pub mod faults;
 pub mod iis;
 pub mod ingestor;
 pub mod load;
@@ -175,4 +180,11 @@ pub fn wait_until(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// Writes a line to stderr past the test harness's output capture, so figures and skips are
+/// seen in passing runs too.
+pub fn announce(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }

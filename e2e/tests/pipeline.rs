@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use scepwatch_e2e::collector::{Collector, CollectorOptions};
-use scepwatch_e2e::delivery::{await_delivery, Expected};
+use scepwatch_e2e::delivery::{await_delivery, Expected, TopicFollower};
 use scepwatch_e2e::iis::{AppendPlan, Appender};
 use scepwatch_e2e::ingestor::{Ingestor, IngestorOptions};
 use scepwatch_e2e::{broker, TestDir};
@@ -23,6 +23,7 @@ fn every_line_arrives_once_through_daily_files_and_a_rename() {
         &IngestorOptions::new(&bootstrap, &topic),
     )
     .unwrap();
+    let follower = TopicFollower::start(&bootstrap, &topic).unwrap();
     let mut collector = Collector::start(
         &dir.path().join("collector"),
         &CollectorOptions::new(&ingestor.url(), &logs),
@@ -34,7 +35,7 @@ fn every_line_arrives_once_through_daily_files_and_a_rename() {
         .unwrap();
     assert_eq!((ledger.days, ledger.renames), (3, 1));
     let expected = Expected::scan(&ledger).unwrap();
-    let report = await_delivery(&bootstrap, &topic, &expected, Duration::from_secs(60)).unwrap();
+    let report = await_delivery(&follower, &expected, Duration::from_secs(60)).unwrap();
     eprintln!(
         "pipeline: {report}; {} files; {:.1} s",
         expected.files(),
