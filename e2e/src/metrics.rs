@@ -62,7 +62,8 @@ impl Metrics {
                     .parse::<f64>()
                     .ok()
             })
-            .sum()
+            // Not `sum()`: it starts from -0.0, which prints as "-0".
+            .fold(0.0, |a, b| a + b)
     }
 
     /// The whole text.
@@ -93,4 +94,23 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), Error> {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# HELP x_total Things.\n# TYPE x_total counter\n\
+        x_total{reason=\"a\"} 2\nx_total{reason=\"b\"} 3\nx_totals 100\ny 1.5\n# EOF\n";
+
+    #[test]
+    fn series_are_read_by_exact_name_and_summed_over_labels() {
+        let m = Metrics::from_text(TEXT);
+        assert_eq!(m.value("x_total{reason=\"b\"}"), Some(3.0));
+        assert_eq!(m.value("x_total"), None);
+        assert_eq!(m.get("absent"), 0.0);
+        assert_eq!(m.value("y"), Some(1.5));
+        assert_eq!(m.sum("x_total"), 5.0);
+        assert_eq!(m.sum("absent").to_string(), "0");
+    }
 }

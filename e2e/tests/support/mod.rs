@@ -71,6 +71,7 @@ impl Rig {
     /// the writer within [`MAX_LAG`] of the reader, and prints progress every 5 s.
     pub fn tick(&mut self, appender: &Appender) {
         self.collector.process().sample_memory();
+        self.ingestor.process().sample_memory();
         appender.limit(self.follower.events() + MAX_LAG);
         if self.last_progress.elapsed() >= Duration::from_secs(5) {
             self.last_progress = Instant::now();
@@ -115,13 +116,14 @@ impl Rig {
         let report = await_delivery(&self.follower, &expected, timeout).unwrap();
         self.collector.process().sample_memory();
         announce(&format!(
-            "{}: {report}\n  {} files ({} days, {} renames) written in {:.1} s; {faults}; collector peak RSS {} MiB; wall {:.1} s (without building)",
+            "{}: {report}\n  {} files ({} days, {} renames) written in {:.1} s; {faults}; peak RSS: collector {} MiB, ingestor {} MiB; wall {:.1} s (without building)",
             self.name,
             expected.files(),
             ledger.days,
             ledger.renames,
             ledger.elapsed.as_secs_f64(),
             self.collector.process().peak_kib() / 1024,
+            self.ingestor.process().peak_kib() / 1024,
             self.started.elapsed().as_secs_f64()
         ));
         (ledger, report)
