@@ -46,6 +46,10 @@ struct Args {
     /// Use this running broker instead of starting one per run.
     #[arg(long)]
     bootstrap: Option<String>,
+    /// A librdkafka producer property `name=value` for the ingestor's `[kafka.properties]`;
+    /// repeatable.
+    #[arg(long = "kafka-property")]
+    kafka_properties: Vec<String>,
 }
 
 /// What one run measured.
@@ -64,6 +68,7 @@ struct Run {
     published: f64,
     rejected: f64,
     refused: f64,
+    threads: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +111,7 @@ fn main() -> anyhow::Result<()> {
             r.seconds,
             100.0 * r.cpu / r.seconds
         );
+        println!("  ingestor threads (CPU since start): {}", r.threads);
         println!(
             "  ingestor metrics: published {} events, rejected {} batches, refused {} streams",
             thousands(r.published, 0),
@@ -187,11 +193,21 @@ fn one_run(args: &Args, loadgen: &std::path::Path, print_command: bool) -> anyho
             collectors.status
         );
     }
+    let mut properties = String::new();
+    for p in &args.kafka_properties {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("--kafka-property {p}: expected name=value"))?;
+        properties.push_str(&format!("\"{}\" = \"{}\"\n", k.trim(), v.trim()));
+    }
+    if !properties.is_empty() {
+        properties.insert_str(0, "[kafka.properties]\n");
+    }
     let toml = format!(
-        "listen = \"{grpc}\"\nhttp_listen = \"{http}\"\nplaintext = true\n\n\
-         [kafka]\nbootstrap_servers = \"{}\"\ntopic = \"{topic}\"\n\n{}",
+        "listen = \"{grpc}\"\nhttp_listen = \"{http}\"\nplaintext = true\n\n{}\n\
+         [kafka]\nbootstrap_servers = \"{}\"\ntopic = \"{topic}\"\n\n{properties}",
+        String::from_utf8_lossy(&collectors.stdout),
         broker.bootstrap(),
-        String::from_utf8_lossy(&collectors.stdout)
     );
     let mut ingestor = load::start_ingestor(&root.join("ingestor"), &toml, http)?;
     let pid = ingestor.process.pid().context("ingestor not running")?;
@@ -253,8 +269,10 @@ fn one_run(args: &Args, loadgen: &std::path::Path, print_command: bool) -> anyho
     run.hwm_kib = hwm;
     let m = Metrics::scrape(http)?;
     run.published = m.sum("scepwatch_ingestor_published_events_total");
-    run.rejected = m.sum("scepwatch_ingestor_rejected_batches_total");
-    run.refused = m.sum("scepwatch_ingestor_refused_streams_total");
+    // `+ 0.0`: an empty sum is -0.
+    run.rejected = m.sum("scepwatch_ingestor_rejected_batches_total") + 0.0;
+    run.refused = m.sum("scepwatch_ingestor_refused_streams_total") + 0.0;
+    run.threads = load::thread_summary(&load::thread_cpu(pid)?);
     ingestor
         .process
         .terminate(Duration::from_secs(60))
