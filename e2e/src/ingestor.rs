@@ -63,7 +63,7 @@ impl IngestorOptions {
             collectors: vec![(COLLECTOR.to_owned(), TOKEN.to_owned())],
             tls: None,
             limits: "events_per_second = 100000000\nburst_events = 100000000\n".to_owned(),
-            delivery_timeout_ms: 10_000,
+            delivery_timeout_ms: 30_000,
             max_record_bytes: Some(6 << 20),
             log_filter: "info".to_owned(),
         }
