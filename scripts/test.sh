@@ -31,3 +31,5 @@ cargo test --workspace --all-targets "$@"
 cargo test -p scepwatch-proto --features grpc "$@"
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc "$@"
+# Tests that stop the shared broker (e2e/tests/broker_outage.rs) run last and alone.
+cargo test -p scepwatch-e2e -- --ignored --test-threads=1
