@@ -47,6 +47,23 @@
 //! ```
 //!
 //! Everything here is for tests and benchmarks on Linux (signals, `/proc`); none of it ships.
+//!
+//! # Running the tests
+//!
+//! `cargo test -p scepwatch-e2e` with the test broker running (`scripts/kafka.sh start`). Each
+//! fault test is a test binary of its own, so cargo runs them one after the other; the broker
+//! outage test is ignored by default (`-- --ignored --test-threads=1`, the last step of
+//! `scripts/test.sh`). The environment:
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `SCEPWATCH_KAFKA_BOOTSTRAP` | the broker (default `127.0.0.1:9092`) |
+//! | `SCEPWATCH_KAFKA_CONTROL` | the command run as `<cmd> stop` / `<cmd> start` for an outage (default `scripts/kafka.sh`) |
+//! | `CI=true` | a missing broker fails the tests instead of skipping them |
+//! | `SCEPWATCH_E2E_PROFILE` | `release` (default) or `debug`: which build of the programs |
+//! | `SCEPWATCH_BIN_DIR` | a folder holding both programs, used as it is |
+//! | `SCEPWATCH_E2E_SEED` | replays the fault moments of a run (each test prints its seed) |
+//! | `SCEPWATCH_E2E_KEEP=1` | keeps each test's folder (configurations, logs, spool, IIS files); a failing test keeps it anyway |
 #![deny(missing_docs)]
 
 pub mod binaries;
