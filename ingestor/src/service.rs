@@ -38,7 +38,7 @@ use crate::limits::{InFlight, InFlightSlot, LogBudget, RateLimiter};
 use crate::metrics::{CollectorLabel, CollectorReason, Metrics};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::record::{records_of, Record};
-use crate::validation::{check_batch, Reason, Rejection};
+use crate::validation::{check_batch, Rejection};
 
 /// Batches with more events than this are checked and encoded on a blocking thread.
 const INLINE_EVENTS: usize = 256;
@@ -245,7 +245,6 @@ async fn run_stream(
     let stream_slots = Arc::new(Semaphore::new(shared.limits.max_in_flight_per_stream));
     let mut pending: JoinSet<()> = JoinSet::new();
     let mut shutdown = shared.shutdown.clone();
-    let mut last_sequence: Option<u64> = None;
 
     let end: Option<Status> = loop {
         while pending.try_join_next().is_some() {}
@@ -302,17 +301,10 @@ async fn run_stream(
             .get_or_create(&label)
             .inc_by(prepared.bytes as u64);
 
-        let outcome = match last_sequence {
-            Some(last) if seq <= last => Err(Rejection {
-                reason: Reason::SequenceOrder,
-                message: format!(
-                    "sequence {seq} is not above the stream's previous batch ({last})"
-                ),
-            }),
-            _ => prepared.outcome,
-        };
-        last_sequence = Some(last_sequence.map_or(seq, |l| l.max(seq)));
-
+        // Sequence numbers may repeat: a batch answered RETRY is sent again under its own
+        // number, and after a reconnect everything unacknowledged is sent again. Its events
+        // carry the same IDs, so a resend is recognisable downstream; refusing it would lose it.
+        let outcome = prepared.outcome;
         let records = match outcome {
             Ok(r) => r,
             Err(rej) => {

@@ -26,8 +26,6 @@ pub enum Reason {
     FieldTooLarge,
     /// An event over `limits.max_event_bytes`.
     EventTooLarge,
-    /// A sequence number not above the stream's previous one.
-    SequenceOrder,
 }
 
 impl Reason {
@@ -41,7 +39,6 @@ impl Reason {
             Reason::EventIdMismatch => "event_id_mismatch",
             Reason::FieldTooLarge => "field_too_large",
             Reason::EventTooLarge => "event_too_large",
-            Reason::SequenceOrder => "sequence_order",
         }
     }
 }
