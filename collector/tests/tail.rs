@@ -598,6 +598,120 @@ fn identical_iis_headers_do_not_collide() {
     assert_eq!(h.tailer.stats().duplicate_paths, 0);
 }
 
+/// The first request of the day as a load balancer's health probe leaves it in every site it
+/// checks. IIS's default fields log neither the site nor the host name, so sites bound to the
+/// same address and port (told apart by host name) log byte-identical lines when the probe
+/// reaches them in the same second, under byte-identical headers (`#Date` is that second).
+fn probe_line(second: u32) -> String {
+    format!(
+        "2026-11-27 00:00:{second:02} 10.20.0.15 GET /certsrv/mscep/mscep.dll - 443 - 10.20.0.2 - - 200 0 0 0\r\n"
+    )
+}
+
+/// The events an uninterrupted read of each file (its final content) gives, in (path,
+/// position) order, against what came out in the same order.
+fn assert_each_file_read_once(h: &Harness, files: &BTreeMap<String, String>, what: &str) {
+    let key = |e: &Event| (stream_of(e).path.clone(), e.position);
+    let mut want = Vec::new();
+    for (rel, content) in files {
+        want.extend(h.expected(Format::Iis, rel, content.as_bytes()));
+    }
+    want.sort_by_key(key);
+    let mut got = h.events.clone();
+    got.sort_by_key(key);
+    assert_eq!(
+        excerpts(&got),
+        excerpts(&want),
+        "{what}: every line of every file, once"
+    );
+    assert_eq!(
+        got, want,
+        "{what}: the events and IDs of an uninterrupted read"
+    );
+}
+
+/// Two sites whose files start with the same header block *and* the same first request (the
+/// probe's) are two streams: both are read, each line once, each under its own path, also
+/// across a restart from checkpoints taken while both were being read.
+#[test]
+fn twin_first_requests_in_two_site_folders_are_two_streams() {
+    for restart in [false, true] {
+        let mut h = Harness::iis();
+        let start = format!("{IIS_HEADER}{}", probe_line(3));
+        let mut files = BTreeMap::new();
+        for (site, first) in [("W3SVC1", 0), ("W3SVC2", 100)] {
+            let rel = format!("{site}/u_ex261127.log");
+            let content = format!("{start}{}", lines(first..first + 3));
+            h.write(&rel, &content);
+            files.insert(rel, content);
+        }
+        let paths: Vec<_> = files.keys().cloned().collect();
+        assert_eq!(
+            fingerprint_of(files[&paths[0]].as_bytes()),
+            fingerprint_of(files[&paths[1]].as_bytes()),
+            "the two files carry the same fingerprint"
+        );
+        h.drain();
+        if restart {
+            h.restart();
+        }
+        for (rel, first) in paths.iter().zip([3, 103]) {
+            let more = lines(first..first + 3);
+            h.append(rel, &more);
+            files.get_mut(rel).unwrap().push_str(&more);
+        }
+        h.drain();
+        assert_each_file_read_once(&h, &files, &format!("restart={restart}"));
+        assert_eq!(
+            h.checkpoints.len(),
+            2,
+            "restart={restart}: one entry per file"
+        );
+        assert_eq!(h.tailer.stats().duplicate_paths, 0, "restart={restart}");
+    }
+}
+
+/// The twin of a site's file appears while the collector is down: the checkpoint of the first
+/// site's stream is not taken for it (it is read from its start, under its own path), and the
+/// first site's file goes on from its checkpoint. `W3SVC10` sorts before `W3SVC2`, so it is
+/// the first of the two files a restarted collector looks at.
+#[test]
+fn twin_file_appearing_while_down_is_read_from_its_start() {
+    let mut h = Harness::iis();
+    let start = format!("{IIS_HEADER}{}", probe_line(3));
+    let mut files = BTreeMap::new();
+    let first = format!("{start}{}", lines(0..3));
+    h.write("W3SVC2/u_ex261127.log", &first);
+    assert_eq!(h.drain().len(), 4);
+
+    // Down: the first site goes on, the new site's file appears.
+    h.checkpoints.save(&h.state).unwrap();
+    let more = lines(3..6);
+    h.append("W3SVC2/u_ex261127.log", &more);
+    files.insert(
+        "W3SVC2/u_ex261127.log".to_string(),
+        format!("{first}{more}"),
+    );
+    let twin = format!("{start}{}", lines(100..104));
+    h.write("W3SVC10/u_ex261127.log", &twin);
+    files.insert("W3SVC10/u_ex261127.log".to_string(), twin);
+    h.restart();
+    h.drain();
+    assert_each_file_read_once(&h, &files, "after the restart");
+
+    // And both go on.
+    for (rel, first) in [
+        ("W3SVC2/u_ex261127.log", 6),
+        ("W3SVC10/u_ex261127.log", 104),
+    ] {
+        let more = lines(first..first + 2);
+        h.append(rel, &more);
+        files.get_mut(rel).unwrap().push_str(&more);
+    }
+    h.drain();
+    assert_each_file_read_once(&h, &files, "afterwards");
+}
+
 /// A new file at a deleted file's path (and, on file systems that recycle them, with its
 /// inode) is a new stream: identity is content, not inode.
 #[test]
