@@ -712,6 +712,77 @@ fn twin_file_appearing_while_down_is_read_from_its_start() {
     assert_each_file_read_once(&h, &files, "afterwards");
 }
 
+/// Within one folder a second file with the same start is taken for a copy of the first (the
+/// copy of copytruncate, or both names of a rename seen at once): it is counted as a duplicate
+/// path and not read while the first is there. IIS never writes two such files in one site
+/// folder: its files there are of different periods, and each starts with its period's first
+/// request.
+#[test]
+fn twin_start_in_one_folder_is_taken_for_a_copy() {
+    let mut h = Harness::iis();
+    let start = format!("{IIS_HEADER}{}", probe_line(3));
+    let first = format!("{start}{}", lines(0..2));
+    h.write("W3SVC1/u_ex261127.log", &first);
+    h.write(
+        "W3SVC1/u_ex261127_x.log",
+        format!("{start}{}", lines(50..52)),
+    );
+    let got = h.drain();
+    assert_eq!(
+        got,
+        h.expected(Format::Iis, "W3SVC1/u_ex261127.log", first.as_bytes())
+    );
+    assert_eq!(h.tailer.stats().duplicate_paths, 1);
+}
+
+/// A checkpoint file of an earlier version (the same format: one entry per stream, keyed then
+/// by fingerprint alone) loads as it is. Its entry resumes the file of the folder it names; the
+/// twin in the other site folder, which that version took for a duplicate and never read, is
+/// read from its start.
+#[test]
+fn earlier_checkpoints_resume_and_the_twin_they_skipped_is_read() {
+    let mut h = Harness::iis();
+    let start = format!("{IIS_HEADER}{}", probe_line(3));
+    let site1 = format!("{start}{}", lines(0..3));
+    let site2 = format!("{start}{}", lines(100..103));
+    h.write("W3SVC1/u_ex261127.log", &site1);
+    h.write("W3SVC2/u_ex261127.log", &site2);
+    let read = h.expected(Format::Iis, "W3SVC1/u_ex261127.log", site1.as_bytes());
+    let earlier = serde_json::json!({
+        "format": "scepwatch-collector-checkpoints",
+        "version": 1,
+        "streams": [{
+            "kind": Format::Iis.source_kind() as i32,
+            "stream": fingerprint_of(site1.as_bytes()).unwrap().to_hex(),
+            "path": h.id_path("W3SVC1/u_ex261127.log"),
+            "position": site1.len(),
+            "read_from_us": read.iter().map(|e| e.event_time_us).min().unwrap(),
+            "read_up_to_us": read.iter().map(|e| e.event_time_us).max().unwrap(),
+            "last_seen_ms": 1_795_740_000_000u64,
+        }],
+    });
+    fs::write(&h.state, serde_json::to_vec_pretty(&earlier).unwrap()).unwrap();
+    h.checkpoints = Checkpoints::load(&h.state).unwrap();
+    h.tailer = Tailer::new(h.specs.clone(), h.opts.clone(), &h.checkpoints);
+
+    let more1 = lines(3..5);
+    h.append("W3SVC1/u_ex261127.log", &more1);
+    let got = h.drain();
+    let whole1 = format!("{site1}{more1}");
+    let mut want: Vec<Event> = h
+        .expected(Format::Iis, "W3SVC1/u_ex261127.log", whole1.as_bytes())
+        .into_iter()
+        .filter(|e| e.position >= site1.len() as u64)
+        .collect();
+    want.extend(h.expected(Format::Iis, "W3SVC2/u_ex261127.log", site2.as_bytes()));
+    let key = |e: &Event| (stream_of(e).path.clone(), e.position);
+    let mut got = got;
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want);
+    assert_eq!(h.checkpoints.len(), 2);
+}
+
 /// A new file at a deleted file's path (and, on file systems that recycle them, with its
 /// inode) is a new stream: identity is content, not inode.
 #[test]
@@ -1506,5 +1577,130 @@ proptest! {
             let line = line_of.entry(e.id.clone()).or_insert_with(|| e.excerpt.clone());
             prop_assert_eq!(&*line, &e.excerpt);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: site folders whose files start alike are read as separate streams
+// ---------------------------------------------------------------------------------------------
+
+const TWIN_SITES: [&str; 3] = ["W3SVC1", "W3SVC2", "W3SVC10"];
+
+#[derive(Debug, Clone)]
+enum TwinOp {
+    /// Append this many request lines to a site's live file. A new file starts with the header
+    /// block and the probe line of its generation, the same in every site: the k-th file of
+    /// each site has the same fingerprint.
+    Append(usize, u8),
+    /// Rename a site's live file to a rotated name in its folder.
+    RenameRotate(usize),
+    /// Copy a site's live file to a rotated name in its folder, then truncate it.
+    CopyTruncate(usize),
+    Poll,
+    /// Let a minute pass (idle handles close).
+    Idle,
+    /// Stop and start the collector from its saved checkpoints.
+    Restart,
+}
+
+fn twin_op() -> impl Strategy<Value = TwinOp> {
+    let site = 0..TWIN_SITES.len();
+    prop_oneof![
+        6 => (site.clone(), 1u8..5).prop_map(|(s, k)| TwinOp::Append(s, k)),
+        2 => site.clone().prop_map(TwinOp::RenameRotate),
+        1 => site.prop_map(TwinOp::CopyTruncate),
+        3 => Just(TwinOp::Poll),
+        1 => Just(TwinOp::Idle),
+        2 => Just(TwinOp::Restart),
+    ]
+}
+
+/// The site folder of an event's stream.
+fn site_of(e: &Event) -> String {
+    std::path::Path::new(&stream_of(e).path)
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Three site folders whose k-th files start with the same header block and first request
+    /// (a probe reaching every site in the same second), with appends, rename rotations,
+    /// copytruncates, idle closes and restarts in any order: every line of every site comes
+    /// out exactly once, from a stream of that site, and no two events share an ID.
+    #[test]
+    fn twin_sites_every_line_exactly_once(
+        ops in proptest::collection::vec(twin_op(), 1..40),
+        read_chunk in 1usize..2000,
+    ) {
+        let mut opts = options();
+        opts.read_chunk = read_chunk;
+        opts.idle_close = Duration::from_secs(30);
+        opts.partial_line_timeout = Duration::from_secs(86_400);
+        let mut h = Harness::new(
+            |root| vec![spec(root, "iis", Format::Iis, &["W3SVC*/u_ex*.log"])],
+            opts,
+        );
+        let mut appended: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut generation = [0u32; TWIN_SITES.len()];
+        let mut rotated = [0u32; TWIN_SITES.len()];
+        let mut seq = 0u32;
+        for op in &ops {
+            match *op {
+                TwinOp::Append(s, k) => {
+                    let live = format!("{}/u_ex261127.log", TWIN_SITES[s]);
+                    let out = appended.entry(TWIN_SITES[s].to_string()).or_default();
+                    let mut text = String::new();
+                    if fs::metadata(h.path(&live)).map_or(0, |m| m.len()) == 0 {
+                        let probe = probe_line(generation[s]);
+                        generation[s] += 1;
+                        out.push(excerpt(&probe));
+                        text.push_str(IIS_HEADER);
+                        text.push_str(&probe);
+                    }
+                    for _ in 0..k {
+                        let line = iis_line(seq);
+                        seq += 1;
+                        out.push(excerpt(&line));
+                        text.push_str(&line);
+                    }
+                    h.append(&live, text);
+                }
+                TwinOp::RenameRotate(s) | TwinOp::CopyTruncate(s) => {
+                    let live = format!("{}/u_ex261127.log", TWIN_SITES[s]);
+                    if !h.path(&live).exists() {
+                        continue;
+                    }
+                    let to = format!("{}/u_ex261127_r{}.log", TWIN_SITES[s], rotated[s]);
+                    rotated[s] += 1;
+                    if matches!(op, TwinOp::RenameRotate(_)) {
+                        fs::rename(h.path(&live), h.path(&to)).unwrap();
+                    } else {
+                        fs::copy(h.path(&live), h.path(&to)).unwrap();
+                        h.truncate(&live);
+                    }
+                }
+                TwinOp::Poll => {
+                    h.poll();
+                }
+                TwinOp::Idle => h.tick(60),
+                TwinOp::Restart => h.restart(),
+            }
+        }
+        h.drain();
+        let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for e in &h.events {
+            got.entry(site_of(e)).or_default().push(e.excerpt.clone());
+        }
+        for lines in got.values_mut().chain(appended.values_mut()) {
+            lines.sort();
+        }
+        appended.retain(|_, l| !l.is_empty());
+        prop_assert_eq!(got, appended);
+        let ids: BTreeSet<_> = h.events.iter().map(|e| e.id.clone()).collect();
+        prop_assert_eq!(ids.len(), h.events.len());
     }
 }

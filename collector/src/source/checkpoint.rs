@@ -1,12 +1,16 @@
 //! How far each stream has been read: the collector's only state about its sources.
 //!
 //! One entry per stream, keyed by what its watermarks carry: the source kind and the stream's
-//! identity (its content fingerprint, or its path for documents; see [`super::identity`]). The
-//! key is taken from the watermark alone because watermarks are what travel through the spool
-//! and come back with the ingestor's acknowledgement. An entry keeps the path where the stream
-//! was first seen, because that path is part of the stream's `SourceId` and so of every event
-//! ID: a renamed file keeps producing the IDs it produced before, and a resend after a crash is
-//! recognisable downstream.
+//! identity (its content fingerprint and the name of the folder of its path, or its path for
+//! documents; see [`super::identity`]). The key is taken from the watermark alone because
+//! watermarks are what travel through the spool and come back with the ingestor's
+//! acknowledgement. An entry keeps the path where the stream was first seen, because that path
+//! is part of the stream's `SourceId` and so of every event ID: a renamed file keeps producing
+//! the IDs it produced before, and a resend after a crash is recognisable downstream.
+//!
+//! The file format has not changed since the folder became part of the key: the key is derived
+//! from each entry's fingerprint and path when the file is loaded, so files written before load
+//! as they are.
 //!
 //! Entries only move forward ([`Checkpoints::advance`] takes the maximum), so merging
 //! acknowledged checkpoints with what is already spooled, in any order, gives the furthest
@@ -22,6 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use scepwatch_proto::v1::{SourceId, Watermark};
 use serde::{Deserialize, Serialize};
+
+use super::identity::folder_key;
 
 /// Value of the `format` field of a checkpoint file.
 const FILE_FORMAT: &str = "scepwatch-collector-checkpoints";
@@ -65,6 +71,10 @@ pub struct CheckpointKey {
     /// The fingerprint (`SourceId.stream`), or `path:` and the path for streams identified by
     /// path.
     pub stream: String,
+    /// For streams identified by content, the [`folder_key`] of `SourceId.path` (the folder
+    /// the stream was first seen in, and never leaves): files with the same fingerprint in
+    /// different site folders are different streams. Empty for streams identified by path.
+    pub folder: String,
 }
 
 impl CheckpointKey {
@@ -74,12 +84,19 @@ impl CheckpointKey {
     }
 
     fn from_parts(kind: i32, stream: &str, path: &str) -> CheckpointKey {
-        let stream = if stream.is_empty() {
-            format!("{PATH_KEY_PREFIX}{path}")
+        if stream.is_empty() {
+            CheckpointKey {
+                kind,
+                stream: format!("{PATH_KEY_PREFIX}{path}"),
+                folder: String::new(),
+            }
         } else {
-            stream.to_string()
-        };
-        CheckpointKey { kind, stream }
+            CheckpointKey {
+                kind,
+                stream: stream.to_string(),
+                folder: folder_key(Path::new(path)),
+            }
+        }
     }
 }
 
@@ -356,12 +373,37 @@ mod tests {
         let key = CheckpointKey {
             kind: 1,
             stream: "00000000000000aa".into(),
+            folder: "w3svc1".into(),
         };
         let e = c.get(&key).unwrap();
         assert_eq!(e.position, 500);
         assert_eq!(e.read_up_to_us, 20);
         assert_eq!(e.read_from_us, 5);
         assert_eq!(e.path, "W3SVC1/u_ex261127.log", "the first path is kept");
+    }
+
+    #[test]
+    fn same_fingerprint_in_two_folders_is_two_entries() {
+        let mut c = Checkpoints::new();
+        let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        c.advance_at(
+            &wm("00000000000000aa", "W3SVC1/u_ex261127.log", 500, 10, 20),
+            t,
+        );
+        c.advance_at(
+            &wm("00000000000000aa", "W3SVC2/u_ex261127.log", 300, 10, 15),
+            t,
+        );
+        c.advance_at(
+            &wm("00000000000000aa", "w3svc2/u_ex261127-1.log", 350, 10, 16),
+            t,
+        );
+        assert_eq!(c.len(), 2);
+        let positions: Vec<_> = c
+            .iter()
+            .map(|(k, e)| (k.folder.as_str(), e.position))
+            .collect();
+        assert_eq!(positions, vec![("w3svc1", 500), ("w3svc2", 350)]);
     }
 
     #[test]

@@ -1,32 +1,55 @@
-//! What makes a tailed file "the same stream": a fingerprint of its content, not its name and
-//! not its inode.
+//! What makes a tailed file "the same stream": a fingerprint of its content, within the folder
+//! that holds it; not its file name and not its inode.
 //!
 //! # The choice
 //!
-//! A stream of a line format is identified by the xxh3-64 of its first bytes **up to the end of
-//! its first data line**: the `#` directive lines IIS and HTTP.sys write at the top
-//! (`#Software`, `#Version`, `#Date`, `#Fields`), blank lines, and the first line that is not a
-//! directive. At most [`MAX_HEADER`] bytes of directives and [`MAX_DATA`] bytes of the data line
-//! are taken, so a fingerprint costs one small read.
+//! A stream of a line format is identified by two things:
+//!
+//! - the xxh3-64 of its first bytes **up to the end of its first data line** (its
+//!   [`Fingerprint`]): the `#` directive lines IIS and HTTP.sys write at the top (`#Software`,
+//!   `#Version`, `#Date`, `#Fields`), blank lines, and the first line that is not a directive.
+//!   At most [`MAX_HEADER`] bytes of directives and [`MAX_DATA`] bytes of the data line are
+//!   taken, so a fingerprint costs one small read;
+//! - the name of the folder holding the file, ASCII lower-cased ([`folder_key`]): `w3svc1`,
+//!   `w3svc2`, `httperr`. The name, not the whole path, so that a tree of logs moved elsewhere
+//!   (a new drive, a new `root`) keeps its streams and checkpoints.
 //!
 //! Why past the header: IIS writes byte-identical header blocks at the top of many files (every
 //! site's daily file starts with the same `#Software`/`#Version`/`#Fields` lines, and `#Date`
 //! has a one-second resolution, so hourly files and several sites created in the same second
 //! share it too). A fingerprint of the first line, or of the first N bytes when N falls inside
 //! the header, makes those files collide. The first request line carries the request's time,
-//! client, URL, status and time taken, which no other file repeats.
+//! client, URL, status and time taken, which the other files of a site do not repeat.
+//!
+//! Why the folder: the first request lines of *different sites* can be byte-identical. IIS's
+//! default fields log neither the site (`s-sitename`) nor the host name (`cs-host`), sites told
+//! apart by host name share `s-ip` and `s-port`, and a load balancer's health probe reaches
+//! every site at the same second, from the same address, for the same URL, with the same
+//! status and a time taken of 0: when it is the first request of the day, every site's file
+//! starts with the same bytes. Each site logs to a folder of its own (`W3SVC<site ID>`), and IIS
+//! never moves a file from one site's folder to another's, so the folder tells those files
+//! apart where the content cannot.
 //!
 //! Consequences, all deliberate:
 //! - A file holding only directives so far has no identity and is not read yet. It yields no
 //!   events anyway; it is read from its start once its first data line is complete.
 //! - Identity never uses the inode or file ID: a new file that recycles a deleted file's inode
 //!   is a new stream because its content differs, and the code is the same on every platform.
-//! - A renamed file keeps its identity, so rename rotation and copies (copytruncate) are
-//!   recognised wherever the file shows up, as long as its new name matches the source's
-//!   patterns.
-//! - The residual risk is two different files whose directive block *and* first request line
-//!   are byte-identical: same second, client, URL, status and time taken. They are taken for one
-//!   stream (the second path counts as a duplicate and is not read).
+//! - A file renamed within its folder keeps its identity, so rename rotation and copies
+//!   (copytruncate) are recognised whatever their new name, as long as it matches the source's
+//!   patterns. Files with the same fingerprint in folders of different names are different
+//!   streams, each read from its start, even when both exist at once.
+//! - A file moved or copied to a folder of another name is a new stream there: read again from
+//!   its start, with new event IDs (duplicates downstream, never a loss). No IIS rotation does
+//!   this. Checkpoints of earlier versions, keyed by the fingerprint alone, load unchanged (the
+//!   file format is the same): an entry's folder is that of the path it records, so the only
+//!   stream they do not resume is one that had moved to a folder of another name.
+//! - The residual risk is two different files *in one folder* (or in two folders of the same
+//!   name, such as the `W3SVC1` of two roots) whose directive block *and* first request line
+//!   are byte-identical.
+//!   They are taken for one stream (the second path counts as a duplicate and is not read while
+//!   the first is there). The files of one IIS site are of different periods, and each starts
+//!   with its period's first request.
 //! - A file truncated and rewritten with the same first line is still that stream. It is not
 //!   read while shorter than the checkpoint; past it, reading resumes at the checkpoint.
 //!
@@ -37,6 +60,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
 
 use memchr::memchr;
 use xxhash_rust::xxh3::xxh3_64;
@@ -97,6 +121,17 @@ pub fn is_document_format(format: Format) -> bool {
             false
         }
     }
+}
+
+/// The part of a line stream's identity its path gives: the name of the folder holding the
+/// file, ASCII lower-cased (names compare ASCII case-insensitively, as in the patterns); empty
+/// for a file in no named folder. Files with the same [`Fingerprint`] in folders of different
+/// names (`W3SVC1`, `W3SVC2`) are different streams.
+pub fn folder_key(path: &Path) -> String {
+    path.parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// UTF-16 with a byte order mark.
@@ -202,6 +237,24 @@ mod tests {
         let f = fingerprint_of(&a).unwrap();
         a.extend_from_slice(b"yyy\n");
         assert_eq!(fingerprint_of(&a), Some(f));
+    }
+
+    #[test]
+    fn folder_key_is_the_lower_cased_folder_name() {
+        let root = Path::new("inetpub").join("logs").join("LogFiles");
+        assert_eq!(
+            folder_key(&root.join("W3SVC1").join("u_ex261127.log")),
+            "w3svc1"
+        );
+        assert_eq!(
+            folder_key(&root.join("w3svc1").join("u_ex261128.log")),
+            "w3svc1"
+        );
+        assert_eq!(
+            folder_key(&root.join("W3SVC2").join("u_ex261127.log")),
+            "w3svc2"
+        );
+        assert_eq!(folder_key(Path::new("httperr1.log")), "");
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! [`Tailer`] resumes from them.
 //!
 //! - [`identity`]: what makes a file the same stream (a content fingerprint past the IIS
-//!   header lines, never the name or the inode) and which files are read whole instead of
-//!   tailed;
+//!   header lines, within the folder holding the file; never the file name or the inode) and
+//!   which files are read whole instead of tailed;
 //! - [`tail`]: the [`Tailer`] and how it handles rotation, copytruncate, truncation, deletion,
 //!   partial lines, resumption mid-file and fairness across files;
 //! - [`document`]: how files read whole (event log exports, UTF-16 logs) are read;

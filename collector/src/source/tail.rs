@@ -9,9 +9,11 @@
 //!    so no rename between the check and the read can swap the file underneath.
 //! 2. **Bind.** A stream whose path no longer holds it (gone, another fingerprint, shorter than
 //!    what was read) is detached from it. Each identified path is then bound to its stream:
-//!    the one with its fingerprint (found again at another path: a rename, or the copy of
-//!    copytruncate), a stream resumed from a checkpoint, or a new stream read from its start.
-//!    A path holding a stream that is already bound elsewhere is a duplicate and not read.
+//!    the one with its fingerprint in a folder of the same name (found again at another path:
+//!    a rename, or the copy of copytruncate), a stream resumed from a checkpoint, or a new
+//!    stream read from its start. A path holding a stream that is already bound elsewhere (in
+//!    its folder) is a duplicate and not read; the same fingerprint in another site's folder is
+//!    another stream (see [`super::identity`]).
 //! 3. **Read.** Round-robin over the line streams, each gets at most `read_chunk` bytes:
 //!    complete lines are parsed, a partial last line waits for its newline (or for
 //!    `partial_line_timeout` without change), a line longer than
@@ -45,9 +47,9 @@
 //!   idle ones hand out their watermark every `refresh`, and [`Tailer::mark_seen`] marks them
 //!   directly.
 //!
-//! A checkpoint is matched to a file by source kind and fingerprint (path for documents), not
-//! by source name: watermarks, which is what comes back from the spool and the ingestor,
-//! carry the `SourceId` only.
+//! A checkpoint is matched to a file by source kind, fingerprint and the name of the folder of
+//! the path it records (path for documents), not by source name: watermarks, which is what
+//! comes back from the spool and the ingestor, carry the `SourceId` only.
 //!
 //! # Resuming mid-file
 //!
@@ -61,6 +63,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memchr::memchr;
@@ -68,7 +71,7 @@ use scepwatch_proto::v1::{Event, SourceId, Watermark};
 
 use super::checkpoint::{CheckpointKey, Checkpoints};
 use super::document;
-use super::identity::{identify, is_document_format, Fingerprint, Identity};
+use super::identity::{folder_key, identify, is_document_format, Fingerprint, Identity};
 use super::open::open_shared;
 use super::pattern::{self, Found, Pattern};
 use super::{
@@ -101,8 +104,10 @@ struct Source {
 /// What identifies a stream within its source.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum StreamId {
-    /// A tailed stream, by content.
-    Content(Fingerprint),
+    /// A tailed stream, by content within its folder: the fingerprint, and the folder's
+    /// [`folder_key`] (of the path where the stream was first seen; a stream never leaves its
+    /// folder).
+    Content(Fingerprint, Arc<str>),
     /// A document, by path.
     Path(PathBuf),
 }
@@ -120,6 +125,8 @@ struct PathState {
     modified: Option<SystemTime>,
     /// `None` when it could not be opened or read: retried every round.
     identity: Option<Identity>,
+    /// Its folder's [`folder_key`], part of the identity of the stream it holds.
+    folder: Arc<str>,
     /// Opening it was refused (access denied): on Windows before the POSIX delete semantics
     /// of Windows 10 1809, what a deleted file that someone still holds open answers.
     denied: bool,
@@ -317,7 +324,7 @@ impl Tailer {
                 StreamId::Path(PathBuf::from(&entry.path))
             } else {
                 match Fingerprint::from_hex(&entry.stream) {
-                    Some(f) => StreamId::Content(f),
+                    Some(f) => StreamId::Content(f, Arc::from(key.folder.as_str())),
                     None => continue,
                 }
             };
@@ -406,7 +413,7 @@ impl Tailer {
             .iter()
             .filter_map(|((source, path), ps)| {
                 let id = match ps.identity? {
-                    Identity::Lines(f) => StreamId::Content(f),
+                    Identity::Lines(f) => StreamId::Content(f, ps.folder.clone()),
                     Identity::Document => StreamId::Path(path.clone()),
                     Identity::NotReady => return None,
                 };
@@ -421,7 +428,7 @@ impl Tailer {
                 kind: key.0,
                 path: r.path.clone(),
                 stream: match &key.1 {
-                    StreamId::Content(f) => f.to_hex(),
+                    StreamId::Content(f, _) => f.to_hex(),
                     StreamId::Path(_) => String::new(),
                 },
                 ..SourceId::default()
@@ -557,12 +564,14 @@ impl Tailer {
                 }
             }
         };
+        let folder = Arc::from(folder_key(&key.1));
         self.paths.insert(
             key,
             PathState {
                 len: f.len,
                 modified: f.modified,
                 identity,
+                folder,
                 denied,
                 changed_at,
                 seen_round: self.round,
@@ -606,10 +615,10 @@ impl Tailer {
                     (_, None) if ps.denied => false,
                     // Could not be read this round: keep things as they are.
                     (_, None) => true,
-                    (StreamId::Content(f), Some(Identity::Lines(g))) => {
+                    (StreamId::Content(f, _), Some(Identity::Lines(g))) => {
                         *f == g && ps.len >= s.position
                     }
-                    (StreamId::Content(_), Some(_)) => false,
+                    (StreamId::Content(..), Some(_)) => false,
                     (StreamId::Path(_), Some(id)) => id == Identity::Document,
                 },
             };
@@ -631,7 +640,7 @@ impl Tailer {
                 continue;
             };
             let (len, id) = match ps.identity {
-                Some(Identity::Lines(f)) => (ps.len, StreamId::Content(f)),
+                Some(Identity::Lines(f)) => (ps.len, StreamId::Content(f, ps.folder.clone())),
                 Some(Identity::Document) => (ps.len, StreamId::Path(pk.1.clone())),
                 _ => continue,
             };
@@ -650,7 +659,7 @@ impl Tailer {
                     duplicates += 1;
                     continue;
                 }
-                let StreamId::Content(f) = skey.id else {
+                let StreamId::Content(f, _) = skey.id else {
                     // A document comes back at its path.
                     s.path = Some(pk.1.clone());
                     s.gone_since = None;
@@ -692,7 +701,7 @@ impl Tailer {
             // A stream not in memory: resumed from its checkpoint, or new.
             let resume_key = (self.kind(pk.0), skey.id.clone());
             let resume = self.resume.get(&resume_key);
-            if let (StreamId::Content(_), Some(r)) = (&skey.id, resume) {
+            if let (StreamId::Content(..), Some(r)) = (&skey.id, resume) {
                 if len < r.position {
                     behind += 1;
                     continue;
@@ -725,7 +734,7 @@ impl Tailer {
             kind: spec.format.source_kind() as i32,
             path: first_path,
             stream: match &key.id {
-                StreamId::Content(f) => f.to_hex(),
+                StreamId::Content(f, _) => f.to_hex(),
                 StreamId::Path(_) => String::new(),
             },
         };
@@ -767,7 +776,7 @@ impl Tailer {
             .streams
             .iter()
             .filter(|(k, s)| {
-                matches!(k.id, StreamId::Content(_)) && (s.file.is_some() || s.path.is_some())
+                matches!(k.id, StreamId::Content(..)) && (s.file.is_some() || s.path.is_some())
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -789,7 +798,7 @@ impl Tailer {
         out: &mut dyn FnMut(Chunk) -> Result<(), E>,
         report: &mut PollReport,
     ) -> Result<(), TailError<E>> {
-        let StreamId::Content(fingerprint) = key.id else {
+        let StreamId::Content(fingerprint, _) = key.id else {
             return Ok(());
         };
         let source = &self.sources[key.source];
