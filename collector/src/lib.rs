@@ -14,13 +14,16 @@
 //! - [`spool`]: the durable, bounded on-disk queue between sources and shipper.
 //!
 //! With feature `agent` (default): [`config`], [`agent`] (the wiring), [`ship`] (the gRPC
-//! shipper) and [`metrics`]; the `scepwatch-collector` binary. `diagnose` builds without it.
+//! shipper), [`metrics`] and [`memory`] (returning freed memory when idle); the
+//! `scepwatch-collector` binary. `diagnose` builds without it.
 #![deny(missing_docs)]
 
 #[cfg(feature = "agent")]
 pub mod agent;
 #[cfg(feature = "agent")]
 pub mod config;
+#[cfg(feature = "agent")]
+pub mod memory;
 #[cfg(feature = "agent")]
 pub mod metrics;
 pub mod parse;

@@ -182,11 +182,33 @@ pub struct Shipper {
     /// Next spool sequence to send.
     next_send: u64,
     last_checkpoint: Instant,
+    /// Bytes sent since freed memory was last given back (see [`crate::memory`]).
+    sent_since_release: u64,
+    /// Bytes sent since start.
+    sent_total: u64,
+    /// When a batch was last sent or acknowledged.
+    last_activity: Instant,
 }
+
+/// After shipping this much, the shipper gives freed memory back to the system the next time
+/// nothing is in flight: once when a backlog has drained, and about once a second at 5,000
+/// lines/s (a trim costs well under a millisecond).
+const RELEASE_AFTER_BYTES: u64 = 1 << 20;
+
+/// A stream keeps its encoding buffers at the size of the largest batch it sent, for as long
+/// as it lives (hours or days on a quiet server). When a stream has shipped this much and then
+/// has had nothing in flight for [`RECYCLE_WHEN_QUIET`], it is closed cleanly and a fresh one
+/// is opened on the same connection, so that the memory is freed.
+const RECYCLE_AFTER_BYTES: u64 = 4 << 20;
+/// See [`RECYCLE_AFTER_BYTES`].
+const RECYCLE_WHEN_QUIET: Duration = Duration::from_secs(2);
 
 enum StreamEnd {
     Shutdown,
     Broken(String),
+    /// A backlog has drained: open a fresh stream on the same connection (see
+    /// [`RECYCLE_AFTER_BYTES`]).
+    Recycle,
 }
 
 impl Shipper {
@@ -213,6 +235,9 @@ impl Shipper {
             in_flight: BTreeMap::new(),
             next_send,
             last_checkpoint: Instant::now(),
+            sent_since_release: 0,
+            sent_total: 0,
+            last_activity: Instant::now(),
         }
     }
 
@@ -267,10 +292,16 @@ impl Shipper {
             let end = match connected {
                 Some(channel) => {
                     self.metrics.connected.set(1);
-                    let end = self
-                        .stream(channel, &mut shutdown, &mut attempt)
-                        .instrument(span.clone())
-                        .await?;
+                    let end = loop {
+                        let end = self
+                            .stream(channel.clone(), &mut shutdown, &mut attempt)
+                            .instrument(span.clone())
+                            .await?;
+                        if !matches!(end, StreamEnd::Recycle) {
+                            break end;
+                        }
+                        debug!("backlog shipped: a fresh stream on the same connection");
+                    };
                     self.metrics.connected.set(0);
                     end
                 }
@@ -278,6 +309,8 @@ impl Shipper {
             };
             match end {
                 StreamEnd::Shutdown => break,
+                // Handled above; a recycled stream never ends the connection.
+                StreamEnd::Recycle => {}
                 StreamEnd::Broken(why) => {
                     self.metrics.reconnects.inc();
                     // Everything unacknowledged is resent on the next stream, in order.
@@ -341,6 +374,7 @@ impl Shipper {
         };
         let mut acks = response.into_inner();
         let mut draining: Option<Instant> = None;
+        let stream_start_bytes = self.sent_total;
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -388,6 +422,23 @@ impl Shipper {
                         self.fill(&tx).await?;
                     }
                     self.checkpoint(false)?;
+                    if draining.is_none()
+                        && self.in_flight.is_empty()
+                        && self.sent_total - stream_start_bytes >= RECYCLE_AFTER_BYTES
+                        && self.last_activity.elapsed() >= RECYCLE_WHEN_QUIET
+                    {
+                        // Close our side and let the ingestor finish its side: nothing is in
+                        // flight, so nothing can be lost either way.
+                        drop(tx);
+                        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                            while let Ok(Some(_)) = acks.message().await {}
+                        })
+                        .await;
+                        drop(acks);
+                        self.release_memory_when_quiet();
+                        return Ok(StreamEnd::Recycle);
+                    }
+                    self.release_memory_when_quiet();
                 }
                 _ = shutdown.changed(), if draining.is_none() => {
                     info!(in_flight = self.in_flight.len(), "shutting down: waiting for acknowledgements of batches already sent");
@@ -426,6 +477,9 @@ impl Shipper {
                 };
                 self.metrics.batches_sent.inc();
                 self.metrics.bytes_sent.inc_by(record.len() as u64);
+                self.sent_since_release += record.len() as u64;
+                self.sent_total += record.len() as u64;
+                self.last_activity = Instant::now();
                 self.in_flight.insert(
                     seq,
                     InFlight {
@@ -453,6 +507,7 @@ impl Shipper {
         retry_queue: &mut VecDeque<(Instant, u64)>,
     ) -> Result<(), ShipError> {
         let seq = ack.sequence;
+        self.last_activity = Instant::now();
         let status = AckStatus::try_from(ack.status).unwrap_or(AckStatus::Unspecified);
         match status {
             AckStatus::Accepted => {
@@ -497,6 +552,20 @@ impl Shipper {
         self.metrics.in_flight.set(self.in_flight.len() as i64);
         self.advance_done();
         Ok(())
+    }
+
+    /// Gives freed memory back once enough was shipped and nothing is in flight.
+    fn release_memory_when_quiet(&mut self) {
+        if self.sent_since_release < RELEASE_AFTER_BYTES || !self.in_flight.is_empty() {
+            return;
+        }
+        let shipped = self.sent_since_release;
+        self.sent_since_release = 0;
+        let released = crate::memory::release_free_memory();
+        debug!(
+            shipped,
+            released, "nothing in flight: freed memory given back"
+        );
     }
 
     /// Fold every batch that is done without a gap into the checkpoints.

@@ -41,6 +41,8 @@ struct Seen {
     retried: usize,
     rejected: u64,
     unauthenticated: u64,
+    /// Streams opened with the right token.
+    streams: u64,
 }
 
 #[derive(Clone)]
@@ -66,6 +68,7 @@ impl Ingest for Peer {
             self.seen.lock().unwrap().unauthenticated += 1;
             return Err(Status::unauthenticated("unknown token"));
         }
+        self.seen.lock().unwrap().streams += 1;
         let mut batches = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let seen = self.seen.clone();
@@ -321,6 +324,48 @@ async fn every_line_arrives_once_through_rotation_and_restart() {
         0,
         "a clean stop and start sends nothing twice"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_backlog_gets_a_fresh_stream_and_loses_nothing() {
+    // A stream keeps buffers as large as its largest batch; after a backlog (more than 4 MiB
+    // shipped) and 2 s with nothing in flight the shipper closes it cleanly and opens a fresh
+    // one on the same connection.
+    let s = Setup::new();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let peer = Peer {
+        seen: seen.clone(),
+        behaviour: Behaviour::default(),
+    };
+    let (addr, _peer_stop) = start_peer("127.0.0.1:0".parse().unwrap(), peer).await;
+    let day1 = s.logs().join("W3SVC1/u_ex261127.log");
+    append(&day1, HEADER);
+    let mut written = 0;
+    let metrics = AgentMetrics::new();
+    let run = start_agent(s.config(addr, ""), metrics.clone());
+    while metrics.bytes_sent.get() < 5 << 20 {
+        append(&day1, &iis_lines(written, 2000));
+        written += 2000;
+        wait_for(&seen, written, Duration::from_secs(30)).await;
+    }
+    assert_eq!(seen.lock().unwrap().streams, 1);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        seen.lock().unwrap().streams,
+        2,
+        "a fresh stream after the backlog"
+    );
+    assert_eq!(metrics.reconnects.get(), 0, "the connection stays");
+    // The fresh stream carries what comes next.
+    append(&day1, &iis_lines(written, 500));
+    written += 500;
+    wait_for(&seen, written, Duration::from_secs(20)).await;
+    // A trickle of lines does not make it recycle again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop_agent(run).await;
+    assert_eq!(seen.lock().unwrap().streams, 2);
+    assert_eq!(seen.lock().unwrap().events.len(), written);
+    assert_eq!(duplicates(&seen), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scepwatch_collector::config::{Config, EXAMPLE};
-use scepwatch_collector::{agent, metrics};
+use scepwatch_collector::{agent, memory, metrics};
 
 #[cfg(windows)]
 mod service;
@@ -90,6 +90,8 @@ enum ServiceAction {
 }
 
 fn main() -> ExitCode {
+    // Before any thread: one allocator arena keeps an idle agent small (collector::memory).
+    memory::use_one_arena();
     let cli = Cli::parse();
     if cli.print_config_example {
         print!("{EXAMPLE}");
