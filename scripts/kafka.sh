@@ -6,7 +6,12 @@
 #                             127.0.0.1:9092; the broker it started is restarted when it runs
 #                             but does not answer); builds Tansu once per machine if needed
 #   scripts/kafka.sh stop     stop the broker this script started
+#   scripts/kafka.sh crash    stop it the way a crash would (SIGKILL): the broker-outage
+#                             test's outage
 #   scripts/kafka.sh status   say whether it runs (exit 0) or not (exit 3)
+#   scripts/kafka.sh wipe     stop it and delete its store (every topic and message); the
+#                             store grows with every test run and is
+#                             never trimmed by the broker itself
 #
 # Environment:
 #   SCEPWATCH_TOOLS               where tools are installed (default ~/.cache/scepwatch-tools);
@@ -183,12 +188,38 @@ status() {
   return 3
 }
 
+crash() {
+  local pid
+  if ! pid=$(our_pid); then
+    rm -f "$PIDFILE"
+    say "no broker started by this script runs; nothing to crash"
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -f "$PIDFILE"
+  say "killed (SIGKILL, pid $pid)"
+}
+
+wipe() {
+  stop
+  local size
+  size=$(du -sh "$DATA" 2>/dev/null | cut -f1)
+  rm -f "$DATA"/tansu.db "$DATA"/tansu.db-*
+  say "deleted the store in $DATA (${size:-0} with the log)"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  crash) crash ;;
   status) status ;;
+  wipe) wipe ;;
   *)
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|crash|status|wipe" >&2
     exit 2
     ;;
 esac

@@ -81,7 +81,8 @@ pub fn records_in(bootstrap: &str, topic: &str) -> Result<i64, Error> {
 }
 
 /// The command that starts and stops the broker: `SCEPWATCH_KAFKA_CONTROL`, or the
-/// workspace's `scripts/kafka.sh`. It is run as `<command> start` and `<command> stop`.
+/// workspace's `scripts/kafka.sh`. It is run as `<command> crash` (stop as a crash would) and
+/// `<command> start`.
 pub fn control_command() -> PathBuf {
     std::env::var_os("SCEPWATCH_KAFKA_CONTROL")
         .map(PathBuf::from)
@@ -118,8 +119,11 @@ pub struct Outage {
 impl Outage {
     /// Stops the broker and checks that nothing answers at `bootstrap` any more (a broker that
     /// the control command did not start cannot be stopped, and the test would prove nothing).
+    ///
+    /// The broker is killed (SIGKILL), not stopped gracefully: a crash is the harsher outage
+    /// (nothing is flushed on the way down).
     pub fn begin(bootstrap: &str) -> Result<Outage, Error> {
-        control("stop")?;
+        control("crash")?;
         let outage = Outage {
             bootstrap: bootstrap.to_owned(),
             ended: false,
@@ -128,7 +132,7 @@ impl Outage {
         while reachable(bootstrap) {
             if Instant::now() > deadline {
                 return Err(Error::Process(format!(
-                    "a broker still answers at {bootstrap} after `{} stop`: it was not started \
+                    "a broker still answers at {bootstrap} after `{} crash`: it was not started \
                      by that command, so it cannot be stopped for this test",
                     control_command().display()
                 )));

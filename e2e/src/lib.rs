@@ -58,7 +58,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `SCEPWATCH_KAFKA_BOOTSTRAP` | the broker (default `127.0.0.1:9092`) |
-//! | `SCEPWATCH_KAFKA_CONTROL` | the command run as `<cmd> stop` / `<cmd> start` for an outage (default `scripts/kafka.sh`) |
+//! | `SCEPWATCH_KAFKA_CONTROL` | the command run as `<cmd> crash` / `<cmd> start` for an outage (default `scripts/kafka.sh`) |
 //! | `CI=true` | a missing broker fails the tests instead of skipping them |
 //! | `SCEPWATCH_E2E_PROFILE` | `release` (default) or `debug`: which build of the programs |
 //! | `SCEPWATCH_BIN_DIR` | a folder holding both programs, used as it is |

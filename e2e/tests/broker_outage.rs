@@ -1,6 +1,7 @@
 //! The broker stopped for 60 s in the middle of a stream: the ingestor cannot publish and
 //! answers RETRY, the collector keeps reading into its spool and resends; once the broker is
-//! back everything catches up and nothing is lost.
+//! back everything catches up and nothing is lost. (The ingestor is restarted as the broker
+//! returns, because of a gap of the test broker; see the comment at the outage's end.)
 //!
 //! Stopping the broker disturbs every other test using it, so this test is ignored by default
 //! and run alone, after all the others, by the last step of `scripts/test.sh`:
@@ -63,7 +64,13 @@ fn broker_stopped_for_60_s_mid_stream_loses_nothing() {
         during.get("scepwatch_collector_spool_bytes") / 1_048_576.0,
         during.get("scepwatch_collector_retry_batches_total")
     ));
+    // The test broker cannot serve an idempotent producer that outlives its restart (Tansu
+    // 0.6's storage panics on that producer's first produce and serves nothing more;
+    // docs/kafka.md): the ingestor is killed just before the broker returns and started again
+    // after, so the broker meets a new producer. Apache Kafka needs no such step.
+    rig.ingestor.kill().unwrap();
     outage.end().unwrap();
+    rig.ingestor.restart().unwrap();
     assert!(
         spooled_during >= (LINES_PER_SECOND * 50) as f64,
         "the collector kept reading into its spool during the outage ({spooled_during} events)"
