@@ -115,11 +115,17 @@ impl Ingest for Peer {
     }
 }
 
-/// Start the peer on `addr` (port 0: any); returns its address and a stopper.
+/// Start a peer answering as `behaviour` on `addr` (port 0: any); returns what it sees, its
+/// address and a stopper.
 async fn start_peer(
     addr: std::net::SocketAddr,
-    peer: Peer,
-) -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    behaviour: Behaviour,
+) -> (Arc<Mutex<Seen>>, std::net::SocketAddr, oneshot::Sender<()>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let peer = Peer {
+        seen: seen.clone(),
+        behaviour,
+    };
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let local = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -135,7 +141,7 @@ async fn start_peer(
             .await
             .unwrap();
     });
-    (local, stop_tx)
+    (seen, local, stop_tx)
 }
 
 fn free_port() -> std::net::SocketAddr {
@@ -277,12 +283,8 @@ fn duplicates(seen: &Arc<Mutex<Seen>>) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_arrives_once_through_rotation_and_restart() {
     let s = Setup::new();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour::default(),
-    };
-    let (addr, _peer_stop) = start_peer("127.0.0.1:0".parse().unwrap(), peer).await;
+    let (seen, addr, _peer_stop) =
+        start_peer("127.0.0.1:0".parse().unwrap(), Behaviour::default()).await;
     let day1 = s.logs().join("W3SVC1/u_ex261127.log");
     append(&day1, HEADER);
     append(&day1, &iis_lines(0, 1000));
@@ -332,12 +334,8 @@ async fn a_drained_backlog_gets_a_fresh_stream_and_loses_nothing() {
     // shipped) and 2 s with nothing in flight the shipper closes it cleanly and opens a fresh
     // one on the same connection.
     let s = Setup::new();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour::default(),
-    };
-    let (addr, _peer_stop) = start_peer("127.0.0.1:0".parse().unwrap(), peer).await;
+    let (seen, addr, _peer_stop) =
+        start_peer("127.0.0.1:0".parse().unwrap(), Behaviour::default()).await;
     let day1 = s.logs().join("W3SVC1/u_ex261127.log");
     append(&day1, HEADER);
     let mut written = 0;
@@ -390,12 +388,7 @@ async fn an_absent_ingestor_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(metrics.reconnects.get() >= 1, "the shipper keeps trying");
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour::default(),
-    };
-    let (_, _peer_stop) = start_peer(addr, peer).await;
+    let (seen, _, _peer_stop) = start_peer(addr, Behaviour::default()).await;
     wait_for(&seen, 3000, Duration::from_secs(20)).await;
     stop_agent(run).await;
     assert_eq!(duplicates(&seen), 0);
@@ -404,15 +397,14 @@ async fn an_absent_ingestor_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_answers_are_resent_and_rejected_batches_are_kept() {
     let s = Setup::new();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour {
+    let (seen, addr, _peer_stop) = start_peer(
+        "127.0.0.1:0".parse().unwrap(),
+        Behaviour {
             retry_first: 3,
             reject: vec![2],
         },
-    };
-    let (addr, _peer_stop) = start_peer("127.0.0.1:0".parse().unwrap(), peer).await;
+    )
+    .await;
     let day1 = s.logs().join("W3SVC1/u_ex261127.log");
     append(&day1, HEADER);
     append(&day1, &iis_lines(0, 1000));
@@ -481,12 +473,7 @@ async fn a_full_spool_blocks_reading_and_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(metrics.spool_bytes.get() <= 160 * 1024);
 
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour::default(),
-    };
-    let (_, _peer_stop) = start_peer(addr, peer).await;
+    let (seen, _, _peer_stop) = start_peer(addr, Behaviour::default()).await;
     wait_for(&seen, 6000, Duration::from_secs(30)).await;
     let t = Instant::now();
     while metrics.spool_full.get() != 0 {
@@ -504,12 +491,8 @@ async fn a_full_spool_blocks_reading_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_refused_and_nothing_is_checkpointed() {
     let s = Setup::new();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let peer = Peer {
-        seen: seen.clone(),
-        behaviour: Behaviour::default(),
-    };
-    let (addr, _peer_stop) = start_peer("127.0.0.1:0".parse().unwrap(), peer).await;
+    let (seen, addr, _peer_stop) =
+        start_peer("127.0.0.1:0".parse().unwrap(), Behaviour::default()).await;
     let day1 = s.logs().join("W3SVC1/u_ex261127.log");
     append(&day1, HEADER);
     append(&day1, &iis_lines(0, 100));

@@ -26,7 +26,7 @@ use sha2::Digest as _;
 
 use crate::binaries::Program;
 use crate::metrics::http_get;
-use crate::process::Process;
+use crate::process::{status_kib, Process};
 use crate::{free_port, workspace_root, Error};
 
 /// The Tansu version `scripts/kafka.sh` installs.
@@ -404,16 +404,16 @@ impl MachineCpu {
 
 /// `VmRSS` and `VmHWM` of a process, in KiB.
 pub fn memory_kib(pid: u32) -> Result<(u64, u64), Error> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| Error::io(format!("reading /proc/{pid}/status"), e))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Ok((field("VmRSS:"), field("VmHWM:")))
+    let [rss, hwm] = status_kib(pid, ["VmRSS:", "VmHWM:"])?;
+    Ok((rss, hwm))
+}
+
+/// `RssAnon` and `RssFile` of a process, in KiB: its private memory, and the pages of its
+/// program and libraries (and other mapped files) that it has touched, which are clean and
+/// shared with the page cache.
+pub fn rss_split_kib(pid: u32) -> Result<(u64, u64), Error> {
+    let [anon, file] = status_kib(pid, ["RssAnon:", "RssFile:"])?;
+    Ok((anon, file))
 }
 
 /// The machine and the code a figure was measured with.

@@ -207,19 +207,8 @@ impl Process {
         let pid = self
             .pid()
             .ok_or_else(|| Error::Process(format!("{} is not running", self.label)))?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(|e| Error::io(format!("reading /proc/{pid}/status"), e))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let m = Memory {
-            rss_kib: field("VmRSS:"),
-            hwm_kib: field("VmHWM:"),
-        };
+        let [rss_kib, hwm_kib] = status_kib(pid, ["VmRSS:", "VmHWM:"])?;
+        let m = Memory { rss_kib, hwm_kib };
         self.peak_kib = self.peak_kib.max(m.hwm_kib);
         Ok(m)
     }
@@ -243,4 +232,18 @@ impl Drop for Process {
             let _ = child.wait();
         }
     }
+}
+
+/// The `kB` fields `names` (with their colon, e.g. `"VmRSS:"`) of `/proc/<pid>/status`, in
+/// KiB; 0 for a field the kernel does not report.
+pub fn status_kib<const N: usize>(pid: u32, names: [&str; N]) -> Result<[u64; N], Error> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| Error::io(format!("reading /proc/{pid}/status"), e))?;
+    Ok(names.map(|name| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    }))
 }
