@@ -1,0 +1,253 @@
+"""Runs the statements of SQL files in order against a ClickHouse engine, stopping at the first
+one that fails (see scripts/chdb-check.sh, which prepares the Python environment, and
+docs/clickhouse.md).
+
+Engines:
+  chdb     (default) the current ClickHouse embedded in the `chdb` package, one in-process
+           session for all the files
+  server   a running ClickHouse server through `clickhouse-client` (the 18.16 server of
+           scripts/clickhouse.sh), one client call per statement
+
+Both run the files in a throwaway database, created first and dropped at the end, which is the
+current database of the statements: unqualified table names land there.
+
+File format: statements end with `;` at the end of a line (trailing blanks allowed); `--`
+comment lines are allowed anywhere and are not terminators; text after the last `;` is one more
+statement. `SET` and `USE` statements hold for the statements after them, as in one session:
+the server engine repeats the `SET`s before each later statement in the same client call.
+
+Exit status: 0 when every statement ran, 1 when one failed (the file, its line, the statement's
+number and the engine's error are printed), 2 on a usage or setup error.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+STATEMENT_TIMEOUT_S = 300
+
+
+class Statement:
+    """One statement of a file: its text (without the final `;`) and where it starts."""
+
+    def __init__(self, path, number, line, text):
+        self.path = path
+        self.number = number
+        self.line = line
+        self.text = text
+
+    def where(self):
+        return f"{self.path}:{self.line}: statement {self.number}"
+
+    def head(self):
+        lines = [l for l in self.text.splitlines() if l.strip() and not l.strip().startswith("--")]
+        first = lines[0].strip() if lines else ""
+        return first if len(first) <= 100 else first[:97] + "..."
+
+
+def split_statements(path, text):
+    """Splits a file into statements at the `;` that ends a line."""
+    statements = []
+    current = []
+    start = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            if current:
+                current.append(line)
+            continue
+        if start is None and not stripped.startswith("--"):
+            start = number
+        current.append(line)
+        if not stripped.startswith("--") and line.rstrip().endswith(";"):
+            body = "\n".join(current).rstrip()
+            statements.append((start, body[:-1].rstrip()))
+            current = []
+            start = None
+    if start is not None:
+        statements.append((start, "\n".join(current).strip()))
+    return [Statement(path, i, line, body) for i, (line, body) in enumerate(statements, start=1)]
+
+
+SET_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*SET\s", re.IGNORECASE)
+USE_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*USE\s+`?([A-Za-z0-9_]+)`?\s*$", re.IGNORECASE)
+
+
+class ChdbEngine:
+    name = "chdb"
+
+    def __init__(self, database):
+        try:
+            import chdb
+            from chdb import session
+        except ImportError as e:
+            raise SetupError(f"the chdb package is not importable ({e}); run scripts/chdb-check.sh") from e
+        self._session = session.Session()
+        self.version = self.run("SELECT version()").strip()
+        self.description = f"ClickHouse {self.version} embedded in chdb {getattr(chdb, '__version__', '?')}"
+        self.database = database
+
+    def run(self, sql):
+        try:
+            return self._session.query(sql, "TabSeparated").bytes().decode("utf-8", "replace")
+        except Exception as e:  # chdb raises its own error type with the engine's message
+            raise EngineError(str(e).strip()) from e
+
+    def open(self):
+        self.run(f"CREATE DATABASE {self.database}")
+        self.run(f"USE {self.database}")
+
+    def execute(self, statement):
+        return self.run(statement.text)
+
+    def close(self):
+        try:
+            self.run(f"DROP DATABASE IF EXISTS {self.database}")
+        finally:
+            self._session.close()
+
+
+class ServerEngine:
+    name = "server"
+
+    def __init__(self, database, host, port, client):
+        self._base = [client, "--host", host, "--port", str(port)]
+        self._sets = []
+        self._database = "default"
+        self.database = database
+        self.version = self._client(["--query", "SELECT version()"]).strip()
+        self.description = f"ClickHouse {self.version} server at {host}:{port}"
+
+    def _client(self, args):
+        try:
+            done = subprocess.run(
+                self._base + args,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=STATEMENT_TIMEOUT_S,
+            )
+        except FileNotFoundError as e:
+            raise SetupError(f"{self._base[0]} not found; install it with scripts/clickhouse.sh start") from e
+        except subprocess.TimeoutExpired as e:
+            raise EngineError(f"no answer from clickhouse-client within {STATEMENT_TIMEOUT_S}s") from e
+        out = done.stdout.decode("utf-8", "replace")
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip()
+            raise EngineError(err or f"clickhouse-client exited with status {done.returncode}")
+        return out
+
+    def open(self):
+        self._client(["--query", f"CREATE DATABASE {self.database}"])
+        self._database = self.database
+
+    def execute(self, statement):
+        args = ["--database", self._database]
+        if self._sets:
+            query = ";\n".join(self._sets + [statement.text])
+            args += ["--multiquery", "--query", query]
+        else:
+            args += ["--query", statement.text]
+        out = self._client(args)
+        if SET_RE.match(statement.text):
+            self._sets.append(statement.text)
+        use = USE_RE.match(statement.text)
+        if use:
+            self._database = use.group(1)
+        return out
+
+    def close(self):
+        self._client(["--query", f"DROP DATABASE IF EXISTS {self.database}"])
+
+
+class SetupError(Exception):
+    pass
+
+
+class EngineError(Exception):
+    pass
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Run the statements of SQL files in order against a ClickHouse engine."
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE.sql")
+    parser.add_argument(
+        "--engine",
+        choices=["chdb", "server"],
+        default="chdb",
+        help="chdb: the current ClickHouse embedded in chdb (default); server: a running server through clickhouse-client",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="server engine: host (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SCEPWATCH_CLICKHOUSE_TCP_PORT", "9000")),
+        help="server engine: native protocol port (default $SCEPWATCH_CLICKHOUSE_TCP_PORT or 9000)",
+    )
+    parser.add_argument("--client", default="clickhouse-client", help="server engine: the client program")
+    parser.add_argument("--echo", action="store_true", help="print every statement and its result")
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run the remaining statements after a failure (still exit 1)",
+    )
+    args = parser.parse_args()
+
+    files = []
+    for path in args.files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                files.append((path, split_statements(path, f.read())))
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"chdb-check: cannot read {path}: {e}", file=sys.stderr)
+            return 2
+
+    database = f"scepwatch_check_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        if args.engine == "chdb":
+            engine = ChdbEngine(database)
+        else:
+            engine = ServerEngine(database, args.host, args.port, args.client)
+        engine.open()
+    except (SetupError, EngineError) as e:
+        print(f"chdb-check: cannot open the {args.engine} engine: {e}", file=sys.stderr)
+        return 2
+    print(f"engine: {engine.description} (version() = {engine.version}); database {database}")
+
+    failures = 0
+    try:
+        for path, statements in files:
+            ran = 0
+            for statement in statements:
+                if args.echo:
+                    print(f"-- {statement.where()}\n{statement.text};")
+                try:
+                    out = engine.execute(statement)
+                except EngineError as e:
+                    failures += 1
+                    print(
+                        f"FAILED {statement.where()} on ClickHouse {engine.version} ({engine.name}): "
+                        f"{statement.head()}\n{e}",
+                        file=sys.stderr,
+                    )
+                    if not args.keep_going:
+                        return 1
+                    continue
+                ran += 1
+                if args.echo and out:
+                    print(out.rstrip("\n"))
+            print(f"{path}: {ran} of {len(statements)} statements ran on ClickHouse {engine.version} ({engine.name})")
+    finally:
+        try:
+            engine.close()
+        except EngineError as e:
+            print(f"chdb-check: could not drop {database}: {e}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
