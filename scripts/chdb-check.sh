@@ -11,7 +11,8 @@
 #   scripts/chdb-check.sh --both [options] FILE.sql...     both, chdb first
 #
 # Options (after the engine): --echo prints every statement and its result; --keep-going goes on
-# after a failure (still exits 1). Files run in one session, in a throwaway database created
+# after a failure (still exits 1); --timeout SECONDS cancels a statement that runs longer (300 by
+# default). Files run in one session, in a throwaway database created
 # first and dropped at the end. Statements end with `;` at the end of a line; `--` comments are
 # allowed; SET and USE hold for the rest of the run.
 #
@@ -63,7 +64,7 @@ case "${1:-}" in
   --chdb) shift ;;
 esac
 if [ $# -eq 0 ]; then
-  echo "usage: $0 [--server|--both] [--echo] [--keep-going] FILE.sql..." >&2
+  echo "usage: $0 [--server|--both] [--echo] [--keep-going] [--timeout SECONDS] FILE.sql..." >&2
   exit 2
 fi
 
@@ -78,9 +79,29 @@ case "$engine" in
     ;;
   both)
     ensure_venv
+    # The engines run as children: pass SIGTERM/SIGINT on, so that each drops its database.
+    child="" interrupted=""
+    # shellcheck disable=SC2317 # called by the trap
+    forward() {
+      interrupted=1
+      [ -z "$child" ] || kill -TERM "$child" 2>/dev/null || true
+    }
+    trap forward TERM INT
+    run_engine() {
+      local s=0
+      "$@" &
+      child=$!
+      wait "$child" || s=$?
+      # A signal ends the first wait early; wait again for the engine to clean up.
+      while kill -0 "$child" 2>/dev/null; do wait "$child" || s=$?; done
+      child=""
+      return "$s"
+    }
     status=0
-    "$VENV/bin/python" "$CHECK" --engine chdb "$@" || status=$?
-    "$PYTHON" "$CHECK" --engine server "$@" || { s=$?; [ "$status" -ge "$s" ] || status=$s; }
+    run_engine "$VENV/bin/python" "$CHECK" --engine chdb "$@" || status=$?
+    [ -z "$interrupted" ] || exit 143
+    run_engine "$PYTHON" "$CHECK" --engine server "$@" || { s=$?; [ "$status" -ge "$s" ] || status=$s; }
+    [ -z "$interrupted" ] || exit 143
     exit "$status"
     ;;
 esac

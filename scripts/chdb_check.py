@@ -23,11 +23,15 @@ number and the engine's error are printed), 2 on a usage or setup error.
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
 
-STATEMENT_TIMEOUT_S = 300
+# A statement that runs longer is cancelled by the engine itself (max_execution_time); a client
+# call is abandoned this much later if the server does not answer at all.
+DEFAULT_TIMEOUT_S = 300
+CLIENT_GRACE_S = 30
 
 
 class Statement:
@@ -79,7 +83,8 @@ USE_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*USE\s+`?([A-Za-z0-9_]+)`?\s*$", re.I
 class ChdbEngine:
     name = "chdb"
 
-    def __init__(self, database):
+    def __init__(self, database, timeout):
+        self._timeout = timeout
         try:
             import chdb
             from chdb import session
@@ -97,6 +102,7 @@ class ChdbEngine:
             raise EngineError(str(e).strip()) from e
 
     def open(self):
+        self.run(f"SET max_execution_time = {self._timeout}")
         self.run(f"CREATE DATABASE {self.database}")
         self.run(f"USE {self.database}")
 
@@ -113,26 +119,40 @@ class ChdbEngine:
 class ServerEngine:
     name = "server"
 
-    def __init__(self, database, host, port, client):
-        self._base = [client, "--host", host, "--port", str(port)]
-        self._sets = []
-        self._database = "default"
+    def __init__(self, database, host, port, client, timeout):
+        self._timeout = timeout + CLIENT_GRACE_S
         self.database = database
+        self._base = [
+            client,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            f"--max_execution_time={timeout}",
+        ]
+        self._sets = []
+        self._running = None
+        self._database = "default"
         self.version = self._client(["--query", "SELECT version()"]).strip()
         self.description = f"ClickHouse {self.version} server at {host}:{port}"
 
     def _client(self, args):
+        # Each call has its own query ID, so that a call abandoned (timeout, interruption) can
+        # be cancelled on the server before the database is dropped.
+        query_id = f"{self.database}_{uuid.uuid4().hex[:12]}"
+        self._running = query_id
         try:
             done = subprocess.run(
-                self._base + args,
+                self._base + ["--query_id", query_id] + args,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                timeout=STATEMENT_TIMEOUT_S,
+                timeout=self._timeout,
             )
         except FileNotFoundError as e:
             raise SetupError(f"{self._base[0]} not found; install it with scripts/clickhouse.sh start") from e
         except subprocess.TimeoutExpired as e:
-            raise EngineError(f"no answer from clickhouse-client within {STATEMENT_TIMEOUT_S}s") from e
+            raise EngineError(f"no answer from clickhouse-client within {self._timeout}s") from e
+        self._running = None
         out = done.stdout.decode("utf-8", "replace")
         if done.returncode != 0:
             err = done.stderr.decode("utf-8", "replace").strip()
@@ -159,6 +179,12 @@ class ServerEngine:
         return out
 
     def close(self):
+        if self._running is not None:
+            abandoned, self._running = self._running, None
+            try:
+                self._client(["--query", f"KILL QUERY WHERE query_id = '{abandoned}' SYNC"])
+            except EngineError:
+                pass
         self._client(["--query", f"DROP DATABASE IF EXISTS {self.database}"])
 
 
@@ -189,6 +215,13 @@ def main():
         help="server engine: native protocol port (default $SCEPWATCH_CLICKHOUSE_TCP_PORT or 9000)",
     )
     parser.add_argument("--client", default="clickhouse-client", help="server engine: the client program")
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"cancel a statement that runs longer (default {DEFAULT_TIMEOUT_S})",
+    )
     parser.add_argument("--echo", action="store_true", help="print every statement and its result")
     parser.add_argument(
         "--keep-going",
@@ -196,6 +229,8 @@ def main():
         help="run the remaining statements after a failure (still exit 1)",
     )
     args = parser.parse_args()
+    # SIGTERM unwinds like an error, so that the throwaway database is still dropped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     files = []
     for path in args.files:
@@ -209,9 +244,9 @@ def main():
     database = f"scepwatch_check_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         if args.engine == "chdb":
-            engine = ChdbEngine(database)
+            engine = ChdbEngine(database, args.timeout)
         else:
-            engine = ServerEngine(database, args.host, args.port, args.client)
+            engine = ServerEngine(database, args.host, args.port, args.client, args.timeout)
         engine.open()
     except (SetupError, EngineError) as e:
         print(f"chdb-check: cannot open the {args.engine} engine: {e}", file=sys.stderr)

@@ -165,6 +165,10 @@ EOF
             <max_memory_usage>4000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
+            <!-- 18.16 refuses CREATE TABLE with LowCardinality columns without it. Current
+                 servers no longer know the setting and reject it when sent with a query, so the
+                 project never sends it: it belongs to this server's profile. -->
+            <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
         </default>
     </profiles>
     <users>
