@@ -34,7 +34,9 @@ use scepwatch_e2e::collector::ENDPOINT;
 use scepwatch_e2e::free_port;
 use scepwatch_e2e::iis::{AppendPlan, Appender};
 use scepwatch_e2e::ingestor::{COLLECTOR, TOKEN};
-use scepwatch_e2e::load::{self, cpu_time, memory_kib, thousands, Broker, Machine, Spread};
+use scepwatch_e2e::load::{
+    self, cpu_time, memory_kib, rss_split_kib, thousands, Broker, Machine, Spread,
+};
 use scepwatch_e2e::metrics::Metrics;
 use sha2::{Digest, Sha256};
 
@@ -77,6 +79,9 @@ struct Window {
     rss_end_kib: u64,
     rss_max_kib: u64,
     hwm_kib: u64,
+    /// `RssAnon` and `RssFile` at the end.
+    anon_end_kib: u64,
+    file_end_kib: u64,
 }
 
 impl Window {
@@ -123,12 +128,15 @@ fn main() -> anyhow::Result<()> {
                 None => names[i].clone(),
             };
             println!(
-                "  {what}, {:.0} s: CPU {:.2} s = {:.2} % of one core; RSS {} KiB at the end, {} \
-                 KiB at most (VmHWM {} KiB)",
+                "  {what}, {:.0} s: CPU {:.2} s = {:.2} % of one core; RSS {} KiB at the end \
+                 ({} KiB private, {} KiB mapped program and libraries), {} KiB at most (VmHWM {} \
+                 KiB)",
                 w.seconds,
                 w.cpu,
                 w.percent(),
                 thousands(w.rss_end_kib as f64, 0),
+                thousands(w.anon_end_kib as f64, 0),
+                thousands(w.file_end_kib as f64, 0),
                 thousands(w.rss_max_kib as f64, 0),
                 thousands(w.hwm_kib as f64, 0),
             );
@@ -266,12 +274,15 @@ impl RssSampler {
     /// The window's figures: `cpu` over `seconds`, memory now and at most.
     fn finish(&mut self, seconds: f64, cpu: f64) -> anyhow::Result<Window> {
         let (rss, hwm) = memory_kib(self.pid)?;
+        let (anon, file) = rss_split_kib(self.pid)?;
         Ok(Window {
             seconds,
             cpu,
             rss_end_kib: rss,
             rss_max_kib: self.max_kib.max(rss),
             hwm_kib: hwm,
+            anon_end_kib: anon,
+            file_end_kib: file,
         })
     }
 }
