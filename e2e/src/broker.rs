@@ -60,18 +60,24 @@ pub fn fresh_topic(test: &str) -> String {
     format!("scepwatch-e2e-{test}-{}-{nanos}", std::process::id())
 }
 
+/// The partition count of `topic` as the broker reports it; 0 when the topic does not exist
+/// (or its metadata carries an error).
+pub fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Result<i32, Error> {
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len() as i32))
+}
+
 /// Records in `topic`: the sum over its partitions of high − low watermark (0 when the topic
 /// does not exist).
 pub fn records_in(bootstrap: &str, topic: &str) -> Result<i64, Error> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len() as i32);
+    let partitions = partitions_of(&consumer, topic)?;
     let mut sum = 0;
     for p in 0..partitions {
         let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;

@@ -249,22 +249,17 @@ impl TopicFollower {
             .set("fetch.max.bytes", "33554432")
             .set("receive.message.max.bytes", "34603008")
             .create()?;
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let partitions = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map_or(0, |t| t.partitions().len());
+        let partitions = crate::broker::partitions_of(&consumer, topic)?;
         if partitions == 0 {
             return Err(Error::Process(format!("topic {topic} does not exist")));
         }
         let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions as i32 {
+        for p in 0..partitions {
             tpl.add_partition_offset(topic, p, Offset::Beginning)?;
         }
         consumer.assign(&tpl)?;
         let inbox = Arc::new(Mutex::new(Inbox {
-            next: vec![0; partitions],
+            next: vec![0; partitions as usize],
             ..Inbox::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));

@@ -595,12 +595,7 @@ pub fn dump_topic(bootstrap: &str, topic: &str, out: &Path) -> Result<Dump, Erro
         .set("fetch.max.bytes", "134217728")
         .set("receive.message.max.bytes", "135000000")
         .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len() as i32);
+    let partitions = crate::broker::partitions_of(&consumer, topic)?;
     if partitions == 0 {
         return Err(Error::Process(format!("topic {topic} does not exist")));
     }
