@@ -8,6 +8,7 @@
 #                                  runs but does not answer); installs Debian's
 #                                  clickhouse-server and clickhouse-client with apt when missing
 #   scripts/clickhouse.sh stop     stop the server this script started (SIGTERM, then SIGKILL)
+#   scripts/clickhouse.sh crash    stop it the way a crash would (SIGKILL): an outage for tests
 #   scripts/clickhouse.sh status   say whether it runs (exit 0) or not (exit 3)
 #   scripts/clickhouse.sh wipe     stop it and delete its databases (every table and row)
 #
@@ -41,7 +42,17 @@ STOP_TIMEOUT="${SCEPWATCH_CLICKHOUSE_STOP_TIMEOUT:-30}"
 SERVER=/usr/sbin/clickhouse-server
 CLIENT=/usr/bin/clickhouse-client
 
-say() { echo "clickhouse.sh: $*" >&2; }
+# What scripts/lib/server.sh needs (the pid file, start, stop, crash, status, the commands).
+SERVER_SCRIPT=clickhouse.sh
+SERVER_WHAT=server
+SERVER_KIND="a ClickHouse server"
+SERVER_AT="$HOST:$HTTP_PORT"
+SERVER_STARTED="server answers on $HOST:$HTTP_PORT (native protocol on $TCP_PORT)"
+SERVER_DESC="http $HOST:$HTTP_PORT, native $HOST:$TCP_PORT, data $DATA, log $LOG"
+SERVER_SILENT="SELECT 1 (starting, or failed: see $ERRLOG)"
+PROCESS_MATCH="--config-file=$CONFIG"
+# shellcheck source=scripts/lib/server.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
 
 # True when something on $HOST:$HTTP_PORT answers `SELECT 1` over HTTP with `1`: a working
 # server, not just an open port.
@@ -61,21 +72,10 @@ answers() {
   [ "$body" = "1" ]
 }
 
-# Pid of the server this script started, if it is still that process.
-our_pid() {
-  [ -f "$PIDFILE" ] || return 1
-  local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # The pid may have been reused by another program after a crash.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-file=$CONFIG" || return 1
-  echo "$pid"
-}
-
 # Debian's packages (18.16 on bookworm). The package's own service is never used: where no
 # policy-rc.d forbids it, one is put in place for the length of the install so that dpkg does
 # not start the server with /etc/clickhouse-server's configuration on the same ports.
-ensure_installed() {
+prepare() {
   [ -x "$SERVER" ] && [ -x "$CLIENT" ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
@@ -204,23 +204,8 @@ server_version() {
 
 launch() {
   write_config
-  (
-    cd "$DATA"
-    setsid "$SERVER" --config-file="$CONFIG" >>"$CONSOLE" 2>&1 </dev/null &
-    echo $! >"$PIDFILE"
-  )
+  server_detach "$CONSOLE" "$SERVER" --config-file="$CONFIG"
   say "started clickhouse-server $(server_version) (pid $(cat "$PIDFILE"), data $DATA, log $LOG)"
-}
-
-# Waits until the server answers; false when pid $1 exits or the timeout passes.
-wait_answer() {
-  local pid=$1 waited=0
-  until answers; do
-    kill -0 "$pid" 2>/dev/null || return 1
-    [ "$waited" -lt "$((START_TIMEOUT * 5))" ] || return 1
-    sleep 0.2
-    waited=$((waited + 1))
-  done
 }
 
 log_tail() {
@@ -239,107 +224,11 @@ log_tail() {
   fi
 }
 
-start() {
-  if answers; then
-    say "a ClickHouse server already answers on $HOST:$HTTP_PORT"
-    return 0
-  fi
-  ensure_installed
-  mkdir -p "$DATA"
-  local pid
-  if pid=$(our_pid); then
-    # Still starting (loading its tables), or running without answering. Give a young process
-    # the start timeout, then restart it once.
-    local age
-    age=$(ps -o etimes= -p "$pid" 2>/dev/null | tr -d ' ')
-    if [ "${age:-0}" -lt "$START_TIMEOUT" ]; then
-      say "server (pid $pid) is starting; waiting for it"
-      if wait_answer "$pid"; then
-        say "server answers on $HOST:$HTTP_PORT (native protocol on $TCP_PORT)"
-        return 0
-      fi
-    fi
-    say "server (pid $pid) runs but does not answer; restarting it"
-    log_tail 10
-    stop
-  fi
-  launch
-  pid=$(cat "$PIDFILE")
-  if ! wait_answer "$pid"; then
-    if kill -0 "$pid" 2>/dev/null; then
-      say "the server did not answer on $HOST:$HTTP_PORT within ${START_TIMEOUT}s"
-    else
-      say "the server exited while starting"
-      rm -f "$PIDFILE"
-    fi
-    log_tail 30
-    exit 1
-  fi
-  say "server answers on $HOST:$HTTP_PORT (native protocol on $TCP_PORT)"
-}
-
-stop() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$PIDFILE"
-    if answers; then
-      say "a server answers on $HOST:$HTTP_PORT but was not started by this script; leaving it"
-    else
-      say "not running"
-    fi
-    return 0
-  fi
-  kill -TERM "$pid"
-  local waited=0
-  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$((STOP_TIMEOUT * 5))" ]; do
-    sleep 0.2
-    waited=$((waited + 1))
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    say "server (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-  fi
-  rm -f "$PIDFILE"
-  say "stopped (pid $pid)"
-}
-
-status() {
-  local pid
-  if pid=$(our_pid); then
-    if answers; then
-      echo "running: pid $pid, http $HOST:$HTTP_PORT, native $HOST:$TCP_PORT, data $DATA, log $LOG"
-      return 0
-    fi
-    echo "pid $pid runs but does not answer SELECT 1 (starting, or failed: see $ERRLOG)"
-    return 3
-  fi
-  if answers; then
-    echo "a ClickHouse server answers on $HOST:$HTTP_PORT (not started by this script)"
-    return 0
-  fi
-  echo "not running"
-  return 3
-}
-
 wipe() {
-  stop
   local size
   size=$(du -sh "$DB" 2>/dev/null | cut -f1)
   rm -rf "$DB"
   say "deleted the databases in $DB (${size:-0}); logs kept in $LOGDIR"
 }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  wipe) wipe ;;
-  *)
-    echo "usage: $0 start|stop|status|wipe" >&2
-    exit 2
-    ;;
-esac
+server_main "$@"
