@@ -2,5 +2,21 @@
 //! tables, and a writer that inserts batches of rows with retries.
 //!
 //! The schema and its rules are in `docs/clickhouse.md`; the SQL is in `analyzer/schema/`.
+//!
+//! - [`StoreConfig`]: the `[clickhouse]` section and the client built from it (schema
+//!   validation off, for 18.x servers).
+//! - [`migrate::migrate`]: creates the database and applies the embedded migrations.
+//! - [`writer::Writer`]: one INSERT per batch, retried while the server is unavailable.
+//! - [`Versions`]: the `version` of written rows (write time, µs, never going back).
 
+mod config;
+mod error;
+pub mod migrate;
 pub mod rows;
+mod versions;
+pub mod writer;
+
+pub use config::StoreConfig;
+pub use error::StoreError;
+pub use versions::Versions;
+pub use writer::{InsertReport, RetryPolicy, Writer};
