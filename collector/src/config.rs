@@ -74,9 +74,11 @@ pub struct CollectorSection {
     pub name: String,
     /// Host name written into every event (default: this machine's name).
     pub host: String,
-    /// The SCEP URL this server serves, as devices see it.
+    /// The SCEP URL this server serves, as devices see it; empty for a collector that serves
+    /// no endpoint (one that reads device logs handed in).
     pub endpoint: String,
-    /// Normalised endpoint ID of [`CollectorSection::endpoint`].
+    /// Normalised endpoint ID of [`CollectorSection::endpoint`] (empty without one): the
+    /// `endpoint_id` of events whose record names no SCEP URL.
     pub endpoint_id: String,
     /// Where checkpoints and rejected batches are kept.
     pub state_dir: PathBuf,
@@ -211,7 +213,7 @@ struct RawConfig {
 struct RawCollector {
     name: Spanned<String>,
     host: Option<Spanned<String>>,
-    endpoint: Spanned<String>,
+    endpoint: Option<Spanned<String>>,
     state_dir: Spanned<PathBuf>,
     utc_offset: Option<Spanned<String>>,
 }
@@ -282,9 +284,9 @@ struct RawSource {
 // Loading and checking
 // ---------------------------------------------------------------------------------------------
 
-/// Formats a file source can tail. Probe results and health facts come from the agent's own
-/// checks, not from files.
-pub const TAILABLE: [Format; 8] = [
+/// Formats a file source can read: every format, including the JSON lines the prober and the
+/// health collector write (`probe.jsonl`, `health.jsonl`), which are tailed like IIS logs.
+pub const TAILABLE: [Format; 10] = [
     Format::Iis,
     Format::HttpErr,
     Format::Evtx,
@@ -293,6 +295,8 @@ pub const TAILABLE: [Format; 8] = [
     Format::SetupMsi,
     Format::AndroidOmadm,
     Format::IosConsole,
+    Format::Probe,
+    Format::Health,
 ];
 
 impl Config {
@@ -427,15 +431,26 @@ impl Checker<'_> {
             Some(h) => h.into_inner(),
             None => machine_name(),
         };
-        let endpoint = c.endpoint.get_ref().trim().to_string();
-        let endpoint_id = match scepwatch_proto::endpoint::normalize(&endpoint) {
-            Some(id) if endpoint.starts_with("http://") || endpoint.starts_with("https://") => id,
-            _ => {
-                return self.err(
-                    c.endpoint.span(),
-                    "collector.endpoint",
-                    format!("`{endpoint}` is not an http(s) SCEP URL (e.g. https://ndes.contoso.com/certsrv/mscep/mscep.dll)"),
-                )
+        // Without an endpoint, events whose record names no SCEP URL carry none, as those of
+        // `diagnose` do for device logs: the analyzer's mapping fills it.
+        let (endpoint, endpoint_id) = match &c.endpoint {
+            None => (String::new(), String::new()),
+            Some(e) => {
+                let endpoint = e.get_ref().trim().to_string();
+                match scepwatch_proto::endpoint::normalize(&endpoint) {
+                    Some(id)
+                        if endpoint.starts_with("http://") || endpoint.starts_with("https://") =>
+                    {
+                        (endpoint, id)
+                    }
+                    _ => {
+                        return self.err(
+                            e.span(),
+                            "collector.endpoint",
+                            format!("`{endpoint}` is not an http(s) SCEP URL (e.g. https://ndes.contoso.com/certsrv/mscep/mscep.dll)"),
+                        )
+                    }
+                }
             }
         };
         let utc_offset_secs = match &c.utc_offset {
@@ -1057,6 +1072,34 @@ include = ["W3SVC*/u_ex*.log"]
             "{e}"
         );
         assert!(e.starts_with("collector.toml:21:8"), "{e}");
+    }
+
+    #[test]
+    fn a_device_log_collector_serves_no_endpoint() {
+        let text = MINIMAL
+            .replace(
+                "endpoint = \"https://ndes-contoso.msappproxy.net/certsrv/mscep/mscep.dll\"\n",
+                "",
+            )
+            .replace("format = \"iis\"", "format = \"android-omadm\"");
+        let c = load(&text).unwrap();
+        assert_eq!(c.collector.endpoint, "");
+        assert_eq!(c.collector.endpoint_id, "");
+        // Given, it must still be a SCEP URL.
+        let e = error_of(&MINIMAL.replace(
+            "endpoint = \"https://ndes-contoso.msappproxy.net/certsrv/mscep/mscep.dll\"",
+            "endpoint = \"\"",
+        ));
+        assert!(e.contains("collector.endpoint:"), "{e}");
+    }
+
+    #[test]
+    fn probe_and_health_files_are_sources() {
+        for format in ["probe", "health"] {
+            let text = MINIMAL.replace("format = \"iis\"", &format!("format = \"{format}\""));
+            let c = load(&text).unwrap();
+            assert_eq!(c.sources[0].format.name(), format);
+        }
     }
 
     #[test]
