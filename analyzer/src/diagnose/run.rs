@@ -25,6 +25,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use scepwatch_collector::parse::{self, Format, ParseStats, SourceContext};
+use scepwatch_collector::source::identity;
 use scepwatch_proto::v1::event::Payload;
 use scepwatch_proto::v1::{Event, SourceId, Watermark};
 
@@ -210,11 +211,16 @@ pub fn run_with(
     let mut server_jobs: Vec<Job<'_>> = Vec::new();
     for (file, s) in walk.files.iter().zip(sniffed) {
         match s {
-            Ok((format, first_us)) => {
+            Ok(Sniffed {
+                format,
+                first_us,
+                stream,
+            }) => {
                 let job = Job {
                     file,
                     format,
                     first_us,
+                    stream,
                 };
                 if matches!(format, Format::Iis | Format::HttpErr) {
                     server_jobs.push(job);
@@ -725,6 +731,8 @@ struct Job<'a> {
     format: Format,
     /// First event time in the first 64 KiB, for ordering.
     first_us: Option<i64>,
+    /// `SourceId.stream` of its events: the collector's stream identity (see [`Sniffed`]).
+    stream: String,
 }
 
 /// Source identities, kept unique: two inputs may hold the same relative path on the same
@@ -737,7 +745,7 @@ struct SourceIds {
 impl SourceIds {
     fn context(&mut self, job: &Job<'_>, utc_offset_secs: i32, endpoint: &str) -> SourceContext {
         let kind = job.format.source_kind() as i32;
-        let mut stream = String::new();
+        let mut stream = job.stream.clone();
         let mut n = 1;
         while !self.seen.insert((
             job.file.host.clone(),
@@ -746,7 +754,8 @@ impl SourceIds {
             stream.clone(),
         )) {
             n += 1;
-            stream = format!("input{}-{n}", job.file.input + 1);
+            let sep = if job.stream.is_empty() { "" } else { "/" };
+            stream = format!("{}{sep}input{}-{n}", job.stream, job.file.input + 1);
         }
         let source = SourceId {
             collector: COLLECTOR.to_string(),
@@ -767,22 +776,38 @@ impl SourceIds {
     }
 }
 
-/// Recognises a file: its format and the first event time in its head.
+/// What a file's head tells.
+struct Sniffed {
+    format: Format,
+    /// The earliest event time in the head.
+    first_us: Option<i64>,
+    /// `SourceId.stream`: for a file the collector tails (a line format, not UTF-16), the hex
+    /// of its content fingerprint (`scepwatch_collector::source::identity`), as the collector
+    /// names the stream; empty for documents (event logs, SetupMsi.log, iOS console logs,
+    /// UTF-16 text), which the collector identifies by path, and for a file with no complete
+    /// first data line. So a file read by `diagnose` and by a collector of the same name,
+    /// host and path gives events of the same IDs.
+    stream: String,
+}
+
+/// Recognises a file: its format, the first event time in its head and its stream identity.
 fn sniff(
     file: &InputFile,
     assume: Option<Format>,
     limits: Limits,
     budget: &Budget,
-) -> Result<(Format, Option<i64>), (&'static str, String)> {
-    let head =
-        file.head(SNIFF_BYTES, limits, budget)
+) -> Result<Sniffed, (&'static str, String)> {
+    let read_head = |max: usize| {
+        file.head(max, limits, budget)
             .map_err(|e| match LimitExceeded::from_io(&e) {
                 Some(l) => (l.code(), l.to_string()),
                 None if file_is_zip_entry(file) => {
                     ("zip.corrupt", format!("cannot read entry: {e}"))
                 }
                 None => ("unreadable", e.to_string()),
-            })?;
+            })
+    };
+    let head = read_head(SNIFF_BYTES)?;
     if head.is_empty() {
         return Err(("empty_file", "file is empty".to_string()));
     }
@@ -803,7 +828,25 @@ fn sniff(
             )
         })?,
     };
-    Ok((format, first_event_in(format, &head)))
+    let first_us = first_event_in(format, &head);
+    let stream = if identity::is_document_format(format) || identity::is_utf16(&head) {
+        String::new()
+    } else {
+        let fingerprint = match identity::fingerprint_of(&head) {
+            Some(f) => Some(f),
+            // Directives (or a first line) running past the sniffed head.
+            None if head.len() >= SNIFF_BYTES => {
+                identity::fingerprint_of(&read_head(identity::MAX_HEADER + identity::MAX_DATA)?)
+            }
+            None => None,
+        };
+        fingerprint.map(|f| f.to_hex()).unwrap_or_default()
+    };
+    Ok(Sniffed {
+        format,
+        first_us,
+        stream,
+    })
 }
 
 fn file_is_zip_entry(f: &InputFile) -> bool {
