@@ -200,7 +200,7 @@ pub fn script(action: &str) -> i32 {
     status.code().unwrap_or(-1)
 }
 
-/// The test server stopped for a moment. Other tests share the server: keep the outage short.
+/// The test server down for a moment. Other tests share the server: keep the outage short.
 /// Dropping the guard starts the server again, also when the test panics.
 pub struct Outage {
     started: Instant,
@@ -208,14 +208,15 @@ pub struct Outage {
 }
 
 impl Outage {
-    /// Stops the server with `scripts/clickhouse.sh stop`. `None` (with a notice) when a server
-    /// still answers afterwards: it was not started by the script, which stops only its own.
-    pub fn begin() -> Option<Outage> {
+    /// Stops the server with `scripts/clickhouse.sh <how>`: `stop` (SIGTERM, about 2 s) or
+    /// `crash` (SIGKILL, at once). `None` (with a notice) when a server still answers
+    /// afterwards: it was not started by the script, which stops only its own.
+    pub fn begin(how: &str) -> Option<Outage> {
         let outage = Outage {
             started: Instant::now(),
             ended: false,
         };
-        script("stop");
+        script(how);
         if server_answers() {
             eprintln!(
                 "notice: the ClickHouse server at {} was not started by scripts/clickhouse.sh, \
