@@ -95,9 +95,9 @@ impl Writer {
         ping(&self.client, self.policy.insert_timeout).await
     }
 
-    /// Inserts `rows` into `table` in one INSERT, once. `T`'s fields are the columns, in the
-    /// table's order or not (the INSERT names them), with every column of the table that has no
-    /// default a writer relies on (docs/clickhouse.md, "Writing").
+    /// Inserts `rows` into `table` in one INSERT, once. The INSERT names `T`'s fields as its
+    /// columns; RowBinary carries no types, so each field must have its column's exact type,
+    /// and a writer gives every column of the table (docs/clickhouse.md, "Writing").
     pub async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<Duration, StoreError>
     where
         T: RowOwned + RowWrite + Sync,
