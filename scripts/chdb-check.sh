@@ -6,22 +6,22 @@
 #   scripts/chdb-check.sh [options] FILE.sql...            the current ClickHouse, embedded in
 #                                                          chdb (in-process, nothing to start)
 #   scripts/chdb-check.sh --server [options] FILE.sql...   the running server of
-#                                                          scripts/clickhouse.sh (18.16), through
-#                                                          clickhouse-client
+#                                                          scripts/clickhouse.sh (18.16), over
+#                                                          HTTP
 #   scripts/chdb-check.sh --both [options] FILE.sql...     both, chdb first
 #
 # Options (after the engine): --echo prints every statement and its result; --keep-going goes on
 # after a failure (still exits 1); --timeout SECONDS cancels a statement that runs longer (300 by
-# default). Files run in one session, in a throwaway database created
-# first and dropped at the end. Statements end with `;` at the end of a line; `--` comments are
-# allowed; SET and USE hold for the rest of the run.
+# default). Files run in one session per engine (an HTTP session on the server), in a throwaway
+# database created first and dropped at the end. Statements end with `;` at the end of a line;
+# `--` comments are allowed; SET and USE hold for the rest of the run.
 #
 # Environment:
 #   SCEPWATCH_TOOLS                where tools are installed (default ~/.cache/scepwatch-tools);
 #                                  chdb lives in the Python environment $SCEPWATCH_TOOLS/chdb-venv
 #   SCEPWATCH_PYTHON               the Python (3.9 or later, with venv) that creates it
 #                                  (default python3)
-#   SCEPWATCH_CLICKHOUSE_TCP_PORT  the server's native port for --server (default 9000)
+#   SCEPWATCH_CLICKHOUSE_HTTP_PORT the server's HTTP port for --server (default 8123)
 set -euo pipefail
 
 # chdb is the Python package; chdb-core carries the engine (its version is ClickHouse's). The

@@ -5,31 +5,34 @@ docs/clickhouse.md).
 Engines:
   chdb     (default) the current ClickHouse embedded in the `chdb` package, one in-process
            session for all the files
-  server   a running ClickHouse server through `clickhouse-client` (the 18.16 server of
-           scripts/clickhouse.sh), one client call per statement
+  server   a running ClickHouse server over HTTP (the 18.16 server of scripts/clickhouse.sh),
+           one request per statement, all in one HTTP session
 
 Both run the files in a throwaway database, created first and dropped at the end, which is the
 current database of the statements: unqualified table names land there.
 
 File format: statements end with `;` at the end of a line (trailing blanks allowed); `--`
 comment lines are allowed anywhere and are not terminators; text after the last `;` is one more
-statement. `SET` and `USE` statements hold for the statements after them, as in one session:
-the server engine repeats the `SET`s before each later statement in the same client call.
+statement. `SET` and `USE` statements hold for the statements after them: each engine runs all
+the files in one session.
 
 Exit status: 0 when every statement ran, 1 when one failed (the file, its line, the statement's
 number and the engine's error are printed), 2 on a usage or setup error.
 """
 
 import argparse
+import http.client
 import os
 import re
 import signal
-import subprocess
+import socket
 import sys
+import time
+import urllib.parse
 import uuid
 
-# A statement that runs longer is cancelled by the engine itself (max_execution_time); a client
-# call is abandoned this much later if the server does not answer at all.
+# A statement that runs longer is cancelled by the engine itself (max_execution_time); the
+# server engine gives up this much later if the server does not answer at all.
 DEFAULT_TIMEOUT_S = 300
 CLIENT_GRACE_S = 30
 
@@ -76,10 +79,6 @@ def split_statements(path, text):
     return [Statement(path, i, line, body) for i, (line, body) in enumerate(statements, start=1)]
 
 
-SET_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*SET\s", re.IGNORECASE)
-USE_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*USE\s+`?([A-Za-z0-9_]+)`?\s*$", re.IGNORECASE)
-
-
 class ChdbEngine:
     name = "chdb"
 
@@ -117,75 +116,86 @@ class ChdbEngine:
 
 
 class ServerEngine:
+    """A running server over HTTP: one POST per statement, all in one HTTP session.
+
+    The session keeps `SET` and `USE` from one statement to the next, as chdb's session does.
+    `wait_end_of_query=1` makes the server hold the answer until the statement has finished,
+    so that an error raised after the first rows (a `throwIf` deep in a result) still comes
+    back as an HTTP error status, never as a 200 with the error text at the end of the body.
+    """
+
     name = "server"
 
-    def __init__(self, database, host, port, client, timeout):
-        self._timeout = timeout + CLIENT_GRACE_S
+    def __init__(self, database, host, port, timeout):
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._http_timeout = timeout + CLIENT_GRACE_S
         self.database = database
-        self._base = [
-            client,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            f"--max_execution_time={timeout}",
-        ]
-        self._sets = []
+        self._session = f"{database}_{uuid.uuid4().hex[:8]}"
         self._running = None
-        self._database = "default"
-        self.version = self._client(["--query", "SELECT version()"]).strip()
-        self.description = f"ClickHouse {self.version} server at {host}:{port}"
+        self.version = self._post("SELECT version()", session=False).strip()
+        self.description = f"ClickHouse {self.version} server at http://{host}:{port}/"
 
-    def _client(self, args):
-        # Each call has its own query ID, so that a call abandoned (timeout, interruption) can
-        # be cancelled on the server before the database is dropped.
+    def _post(self, sql, session=True):
+        # Each statement has its own query ID, so that one abandoned (timeout, interruption)
+        # can be cancelled on the server before the database is dropped.
         query_id = f"{self.database}_{uuid.uuid4().hex[:12]}"
+        params = {
+            "query_id": query_id,
+            "max_execution_time": str(self._timeout),
+            "wait_end_of_query": "1",
+        }
+        if session:
+            params["session_id"] = self._session
         self._running = query_id
+        # A connection per statement: the server closes idle keep-alive connections after a
+        # few seconds, and a statement must never be sent twice.
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._http_timeout)
         try:
-            done = subprocess.run(
-                self._base + ["--query_id", query_id] + args,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self._timeout,
+            conn.request(
+                "POST",
+                "/?" + urllib.parse.urlencode(params),
+                body=sql.encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=UTF-8"},
             )
-        except FileNotFoundError as e:
-            raise SetupError(f"{self._base[0]} not found; install it with scripts/clickhouse.sh start") from e
-        except subprocess.TimeoutExpired as e:
-            raise EngineError(f"no answer from clickhouse-client within {self._timeout}s") from e
+            response = conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+        except socket.timeout as e:
+            self._cancel()
+            raise EngineError(f"no answer from the server within {self._http_timeout}s") from e
+        except (OSError, http.client.HTTPException) as e:
+            raise EngineError(
+                f"no answer from ClickHouse at http://{self._host}:{self._port}/ ({e}); "
+                "is it running? (scripts/clickhouse.sh start)"
+            ) from e
+        finally:
+            conn.close()
         self._running = None
-        out = done.stdout.decode("utf-8", "replace")
-        if done.returncode != 0:
-            err = done.stderr.decode("utf-8", "replace").strip()
-            raise EngineError(err or f"clickhouse-client exited with status {done.returncode}")
-        return out
+        if response.status != 200:
+            raise EngineError(body.strip() or f"HTTP status {response.status}")
+        return body
+
+    def _cancel(self):
+        """Cancels the statement left running by a timeout or an interruption, if any."""
+        if self._running is None:
+            return
+        abandoned, self._running = self._running, None
+        try:
+            self._post(f"KILL QUERY WHERE query_id = '{abandoned}' SYNC", session=False)
+        except EngineError:
+            pass
 
     def open(self):
-        self._client(["--query", f"CREATE DATABASE {self.database}"])
-        self._database = self.database
+        self._post(f"CREATE DATABASE {self.database}")
+        self._post(f"USE {self.database}")
 
     def execute(self, statement):
-        args = ["--database", self._database]
-        if self._sets:
-            query = ";\n".join(self._sets + [statement.text])
-            args += ["--multiquery", "--query", query]
-        else:
-            args += ["--query", statement.text]
-        out = self._client(args)
-        if SET_RE.match(statement.text):
-            self._sets.append(statement.text)
-        use = USE_RE.match(statement.text)
-        if use:
-            self._database = use.group(1)
-        return out
+        return self._post(statement.text)
 
     def close(self):
-        if self._running is not None:
-            abandoned, self._running = self._running, None
-            try:
-                self._client(["--query", f"KILL QUERY WHERE query_id = '{abandoned}' SYNC"])
-            except EngineError:
-                pass
-        self._client(["--query", f"DROP DATABASE IF EXISTS {self.database}"])
+        self._cancel()
+        self._post(f"DROP DATABASE IF EXISTS {self.database}", session=False)
 
 
 class SetupError(Exception):
@@ -205,16 +215,15 @@ def main():
         "--engine",
         choices=["chdb", "server"],
         default="chdb",
-        help="chdb: the current ClickHouse embedded in chdb (default); server: a running server through clickhouse-client",
+        help="chdb: the current ClickHouse embedded in chdb (default); server: a running server over HTTP",
     )
     parser.add_argument("--host", default="127.0.0.1", help="server engine: host (default 127.0.0.1)")
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("SCEPWATCH_CLICKHOUSE_TCP_PORT", "9000")),
-        help="server engine: native protocol port (default $SCEPWATCH_CLICKHOUSE_TCP_PORT or 9000)",
+        default=int(os.environ.get("SCEPWATCH_CLICKHOUSE_HTTP_PORT", "8123")),
+        help="server engine: HTTP port (default $SCEPWATCH_CLICKHOUSE_HTTP_PORT or 8123)",
     )
-    parser.add_argument("--client", default="clickhouse-client", help="server engine: the client program")
     parser.add_argument(
         "--timeout",
         type=int,
@@ -246,7 +255,7 @@ def main():
         if args.engine == "chdb":
             engine = ChdbEngine(database, args.timeout)
         else:
-            engine = ServerEngine(database, args.host, args.port, args.client, args.timeout)
+            engine = ServerEngine(database, args.host, args.port, args.timeout)
         engine.open()
     except (SetupError, EngineError) as e:
         print(f"chdb-check: cannot open the {args.engine} engine: {e}", file=sys.stderr)
@@ -254,6 +263,8 @@ def main():
     print(f"engine: {engine.description} (version() = {engine.version}); database {database}")
 
     failures = 0
+    total = 0
+    started = time.monotonic()
     try:
         for path, statements in files:
             ran = 0
@@ -273,9 +284,14 @@ def main():
                         return 1
                     continue
                 ran += 1
+                total += 1
                 if args.echo and out:
                     print(out.rstrip("\n"))
             print(f"{path}: {ran} of {len(statements)} statements ran on ClickHouse {engine.version} ({engine.name})")
+        print(
+            f"{total} statements ran on ClickHouse {engine.version} ({engine.name}) in "
+            f"{time.monotonic() - started:.1f} s"
+        )
     finally:
         try:
             engine.close()
