@@ -17,6 +17,9 @@
 //!   line, with the files on disk.
 //! - [`faults`]: seeded, reproducible moments for kills and outages.
 //! - [`metrics`]: Prometheus text scraped from a program's HTTP port.
+//! - [`traffic`]: seeded fleet traffic as the events topic carries it (attempts, failures,
+//!   spikes, health facts, watermarks), written to a topic as the ingestor writes it, counted
+//!   back, and records the analyzer must reject.
 //!
 //! A test reads like this:
 //!
@@ -76,6 +79,7 @@ pub mod ingestor;
 pub mod load;
 pub mod metrics;
 pub mod process;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 
