@@ -85,7 +85,7 @@ fn corpus() -> Vec<Event> {
         let ua = uas[((r >> 32) % 4) as usize];
         let base = start + (i as i64) * 44_000;
         i += 1;
-        let poll = (r >> 40) % 10 == 0;
+        let poll = (r >> 40).is_multiple_of(10);
         let steps: &[ScepOperation] = if poll {
             &[ScepOperation::GetCaCaps]
         } else {
