@@ -20,6 +20,8 @@
 //! - [`traffic`]: seeded fleet traffic as the events topic carries it (attempts, failures,
 //!   spikes, health facts, watermarks), written to a topic as the ingestor writes it, counted
 //!   back, and records the analyzer must reject.
+//! - [`clickhouse`]: the test ClickHouse server (`scripts/clickhouse.sh`) over HTTP: skip or fail
+//!   when it is absent, a database per test, row counts and queries, and outages.
 //!
 //! A test reads like this:
 //!
@@ -66,11 +68,14 @@
 //! | `SCEPWATCH_E2E_PROFILE` | `release` (default) or `debug`: which build of the programs |
 //! | `SCEPWATCH_BIN_DIR` | a folder holding both programs, used as it is |
 //! | `SCEPWATCH_E2E_SEED` | replays the fault moments of a run (each test prints its seed) |
-//! | `SCEPWATCH_E2E_KEEP=1` | keeps each test's folder (configurations, logs, spool, IIS files); a failing test keeps it anyway |
+//! | `SCEPWATCH_E2E_KEEP=1` | keeps each test's folder (configurations, logs, spool, IIS files) and ClickHouse database; a failing test keeps them anyway |
+//! | `SCEPWATCH_CLICKHOUSE_URL` | the ClickHouse server's HTTP interface (default `http://127.0.0.1:8123`); without one the tests that need it skip (fail under `CI=true`) |
+//! | `SCEPWATCH_CLICKHOUSE_CONTROL` | the command run as `<cmd> stop`, `<cmd> crash`, `<cmd> start` for a ClickHouse outage (default `scripts/clickhouse.sh`) |
 #![deny(missing_docs)]
 
 pub mod binaries;
 pub mod broker;
+pub mod clickhouse;
 pub mod collector;
 pub mod delivery;
 pub mod faults;
