@@ -152,7 +152,7 @@ mod tests {
         // 2% of 100 requests a minute for an hour, then 2.5% of 600.
         let t = test();
         let mut s = Vec::new();
-        let w = || (0..60).map(|i| (if i % 2 == 0 { 2 } else { 1 }, 100));
+        let w = || (0..60u32).map(|i| (if i.is_multiple_of(2) { 2 } else { 1 }, 100));
         let v = t.judge(15, 600, w(), &mut s);
         assert!(!v.hot, "{v:?}");
         // Ten times the rate is.
