@@ -172,6 +172,15 @@ OPTIMIZE TABLE watermarks FINAL;
 OPTIMIZE TABLE rejects FINAL;
 OPTIMIZE TABLE requests_per_minute FINAL;
 OPTIMIZE TABLE diagnoses_per_minute FINAL;
+-- A second round: 18.16 skips an OPTIMIZE silently while a background merge holds a part (seen
+-- once in about 25 runs right after the inserts), and the check would then count two rows.
+OPTIMIZE TABLE events FINAL;
+OPTIMIZE TABLE attempts FINAL;
+OPTIMIZE TABLE diagnoses FINAL;
+OPTIMIZE TABLE incidents FINAL;
+OPTIMIZE TABLE health_facts FINAL;
+OPTIMIZE TABLE watermarks FINAL;
+OPTIMIZE TABLE rejects FINAL;
 SELECT throwIf((SELECT count() FROM events) != (SELECT uniqExact(event_id) FROM events));
 SELECT throwIf((SELECT countIf(version % 1000000 != 1) FROM events) != 0);
 SELECT throwIf((SELECT count() FROM attempts) != (SELECT uniqExact(attempt_id) FROM attempts));
