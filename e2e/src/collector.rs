@@ -24,7 +24,7 @@ pub struct CollectorOptions {
     pub name: String,
     /// `collector.host`.
     pub host: String,
-    /// `collector.endpoint`.
+    /// `collector.endpoint`; left out when empty (a collector that serves no endpoint).
     pub endpoint: String,
     /// `ingestor.url`.
     pub ingestor_url: String,
@@ -59,6 +59,51 @@ pub struct CollectorOptions {
     pub metrics: bool,
     /// `SCEPWATCH_LOG` of the process.
     pub log_filter: String,
+    /// Write the `iis` source reading [`CollectorOptions::logs`] (on by default).
+    pub iis_source: bool,
+    /// More `[[source]]` sections, after the `iis` one.
+    pub extra_sources: Vec<SourceOptions>,
+    /// `tail.settle` (the collector's default when `None`).
+    pub settle_ms: Option<u64>,
+    /// The process's working directory (the test's own when `None`): relative `root`s, and
+    /// with them the paths in the events' sources, are relative to it.
+    pub working_dir: Option<PathBuf>,
+}
+
+/// One `[[source]]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// `name`.
+    pub name: String,
+    /// `format` (`iis`, `httperr`, `event-xml`, `probe`, ...).
+    pub format: String,
+    /// `root`.
+    pub root: PathBuf,
+    /// `include` patterns.
+    pub include: Vec<String>,
+}
+
+impl SourceOptions {
+    /// A source of `format` named `name`, reading `include` below `root`.
+    pub fn new(name: &str, format: &str, root: impl Into<PathBuf>, include: &[&str]) -> Self {
+        SourceOptions {
+            name: name.to_owned(),
+            format: format.to_owned(),
+            root: root.into(),
+            include: include.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    fn to_toml(&self) -> String {
+        let include: Vec<String> = self.include.iter().map(|p| format!("\"{p}\"")).collect();
+        format!(
+            "[[source]]\nname = \"{}\"\nformat = \"{}\"\nroot = '{}'\ninclude = [{}]\n",
+            self.name,
+            self.format,
+            self.root.display(),
+            include.join(", ")
+        )
+    }
 }
 
 impl CollectorOptions {
@@ -92,6 +137,10 @@ impl CollectorOptions {
             poll_interval_ms: 500,
             metrics: true,
             log_filter: "info".to_owned(),
+            iis_source: true,
+            extra_sources: Vec::new(),
+            settle_ms: None,
+            working_dir: None,
         }
     }
 
@@ -101,12 +150,13 @@ impl CollectorOptions {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "[collector]\nname = \"{}\"\nhost = \"{}\"\nendpoint = \"{}\"\nstate_dir = '{}'\n",
-            self.name,
-            self.host,
-            self.endpoint,
-            dir.join("state").display()
+            "[collector]\nname = \"{}\"\nhost = \"{}\"",
+            self.name, self.host
         );
+        if !self.endpoint.is_empty() {
+            let _ = writeln!(t, "endpoint = \"{}\"", self.endpoint);
+        }
+        let _ = writeln!(t, "state_dir = '{}'\n", dir.join("state").display());
         let _ = writeln!(
             t,
             "[ingestor]\nurl = \"{}\"\ntoken = \"{}\"\nconnect_timeout = \"2s\"",
@@ -135,22 +185,25 @@ impl CollectorOptions {
             self.spool_segment_bytes,
             self.fsync
         );
-        let _ = writeln!(
-            t,
-            "[tail]\npoll_interval = \"{}ms\"\n",
-            self.poll_interval_ms
-        );
+        let _ = writeln!(t, "[tail]\npoll_interval = \"{}ms\"", self.poll_interval_ms);
+        if let Some(settle) = self.settle_ms {
+            let _ = writeln!(t, "settle = \"{settle}ms\"");
+        }
+        t.push('\n');
         match metrics {
             Some(addr) => {
                 let _ = writeln!(t, "[metrics]\nlisten = \"{addr}\"\n");
             }
             None => t.push_str("[metrics]\nlisten = \"off\"\n\n"),
         }
-        let _ = writeln!(
-            t,
-            "[[source]]\nname = \"iis\"\nformat = \"iis\"\nroot = '{}'\ninclude = [\"W3SVC*/u_ex*.log\"]",
-            self.logs.display()
-        );
+        let mut sources = Vec::new();
+        if self.iis_source {
+            sources.push(
+                SourceOptions::new("iis", "iis", &self.logs, &["W3SVC*/u_ex*.log"]).to_toml(),
+            );
+        }
+        sources.extend(self.extra_sources.iter().map(SourceOptions::to_toml));
+        t.push_str(&sources.join("\n"));
         t
     }
 }
@@ -181,11 +234,12 @@ impl Collector {
             .map_err(|e| Error::io(format!("writing {}", config.display()), e))?;
         let args: Vec<OsString> = vec!["run".into(), "--config".into(), config.into()];
         let env = vec![("SCEPWATCH_LOG".into(), options.log_filter.clone().into())];
-        let process = Process::start(
+        let process = Process::start_in(
             "scepwatch-collector",
             &Program::Collector.path()?,
             &args,
             &env,
+            options.working_dir.as_deref(),
             &dir.join("collector.log"),
         )?;
         let mut collector = Collector {

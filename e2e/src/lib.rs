@@ -84,6 +84,7 @@ pub mod ingestor;
 pub mod load;
 pub mod metrics;
 pub mod process;
+pub mod samples;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};

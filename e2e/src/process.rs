@@ -26,6 +26,8 @@ pub struct Process {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// Working directory (the test's own when `None`).
+    cwd: Option<PathBuf>,
     log: PathBuf,
     child: Option<Child>,
     starts: u32,
@@ -42,11 +44,24 @@ impl Process {
         env: &[(OsString, OsString)],
         log: &Path,
     ) -> Result<Process, Error> {
+        Process::start_in(label, program, args, env, None, log)
+    }
+
+    /// [`Process::start`] in the working directory `cwd` (kept across restarts).
+    pub fn start_in(
+        label: &str,
+        program: &Path,
+        args: &[OsString],
+        env: &[(OsString, OsString)],
+        cwd: Option<&Path>,
+        log: &Path,
+    ) -> Result<Process, Error> {
         let mut p = Process {
             label: label.to_owned(),
             program: program.to_path_buf(),
             args: args.to_vec(),
             env: env.to_vec(),
+            cwd: cwd.map(Path::to_path_buf),
             log: log.to_path_buf(),
             child: None,
             starts: 0,
@@ -67,7 +82,11 @@ impl Process {
         let err = log
             .try_clone()
             .map_err(|e| Error::io("duplicating a log handle", e))?;
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        let child = command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
