@@ -1,16 +1,18 @@
 //! Where the pipeline's programs are.
 //!
-//! The release builds, `target/release/scepwatch-{collector,ingestor}` (the target folder is
-//! found from the running executable, `target/<profile>/deps/<test>-<hash>`), whatever profile
-//! the test itself was built with: they are what users run, their memory figures mean
+//! The release builds, `target/release/scepwatch-{collector,ingestor,analyzer}` (the target
+//! folder is found from the running executable, `target/<profile>/deps/<test>-<hash>`), whatever
+//! profile the test itself was built with: they are what users run, their memory figures mean
 //! something, and they carry a million lines through the pipeline in about 11 s on the
 //! development machine where the debug builds need about 50 s (10× the CPU), which would put
 //! each fault test over its three-minute budget once the machine is busy.
 //!
-//! When one is missing, or older than a source file of the collector, the ingestor or the proto
-//! crate, they are built once per process with `cargo build --release -p scepwatch-collector
-//! -p scepwatch-ingestor`, so a test never runs yesterday's code (the first run on a clean
-//! checkout pays for the release build of the two programs).
+//! When one is missing, or older than a source file of the crates it is built from, it is built
+//! once per process: the collector and the ingestor together with `cargo build --release -p
+//! scepwatch-collector -p scepwatch-ingestor`, the analyzer service with `cargo build --release
+//! -p scepwatch-analyzer --features service --bin scepwatch-analyzer` (its schema files
+//! count as sources: the service embeds them). So a test never runs yesterday's code (the
+//! first run on a clean checkout pays for the release builds).
 //!
 //! `SCEPWATCH_E2E_PROFILE=debug` uses (and builds) `target/debug` instead;
 //! `SCEPWATCH_BIN_DIR` names a folder that is used as it is, never built.
@@ -29,6 +31,8 @@ pub enum Program {
     Collector,
     /// `scepwatch-ingestor`.
     Ingestor,
+    /// `scepwatch-analyzer` (the analyzer service, feature `service`).
+    Analyzer,
 }
 
 impl Program {
@@ -37,6 +41,14 @@ impl Program {
         match self {
             Program::Collector => "scepwatch-collector",
             Program::Ingestor => "scepwatch-ingestor",
+            Program::Analyzer => "scepwatch-analyzer",
+        }
+    }
+
+    fn build(self) -> Build {
+        match self {
+            Program::Collector | Program::Ingestor => Build::Transport,
+            Program::Analyzer => Build::Analyzer,
         }
     }
 
@@ -53,7 +65,7 @@ impl Program {
             return Ok(path);
         }
         let dir = profile_dir()?;
-        build_if_stale(&dir)?;
+        build_if_stale(&dir, self.build())?;
         Ok(dir.join(self.name()))
     }
 }
@@ -79,17 +91,64 @@ fn profile_dir() -> Result<PathBuf, Error> {
     Ok(target.join(profile))
 }
 
-/// The outcome of the one build attempt of this process.
-static BUILT: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+/// One `cargo build` invocation and what it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// The collector and the ingestor.
+    Transport,
+    /// The analyzer service.
+    Analyzer,
+}
 
-fn build_if_stale(dir: &Path) -> Result<(), Error> {
+impl Build {
+    fn index(self) -> usize {
+        match self {
+            Build::Transport => 0,
+            Build::Analyzer => 1,
+        }
+    }
+
+    fn programs(self) -> &'static [Program] {
+        match self {
+            Build::Transport => &[Program::Collector, Program::Ingestor],
+            Build::Analyzer => &[Program::Analyzer],
+        }
+    }
+
+    fn cargo_args(self) -> &'static [&'static str] {
+        match self {
+            Build::Transport => &["-p", "scepwatch-collector", "-p", "scepwatch-ingestor"],
+            Build::Analyzer => &[
+                "-p",
+                "scepwatch-analyzer",
+                "--features",
+                "service",
+                "--bin",
+                "scepwatch-analyzer",
+            ],
+        }
+    }
+
+    /// The crates whose sources the programs are built from.
+    fn crates(self) -> &'static [&'static str] {
+        match self {
+            Build::Transport => &["collector", "ingestor", "proto"],
+            Build::Analyzer => &["analyzer", "collector", "proto"],
+        }
+    }
+}
+
+/// The outcome of the one build attempt of this process, per [`Build`].
+static BUILT: Mutex<[Option<Result<(), String>>; 2]> = Mutex::new([None, None]);
+
+fn build_if_stale(dir: &Path, what: Build) -> Result<(), Error> {
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(outcome) = built.as_ref() {
+    let slot = &mut built[what.index()];
+    if let Some(outcome) = slot.as_ref() {
         return outcome.clone().map_err(Error::Build);
     }
-    let programs = [Program::Collector, Program::Ingestor];
-    let sources = newest_source();
-    let stale = programs.iter().any(|p| {
+    let sources = newest_source(what.crates());
+    let stale = what.programs().iter().any(|p| {
         let modified = std::fs::metadata(dir.join(p.name())).and_then(|m| m.modified());
         match (modified, sources) {
             (Err(_), _) => true,
@@ -97,39 +156,38 @@ fn build_if_stale(dir: &Path) -> Result<(), Error> {
             (Ok(_), None) => false,
         }
     });
-    let outcome = if stale { build(dir) } else { Ok(()) };
-    *built = Some(outcome.clone());
+    let outcome = if stale { build(dir, what) } else { Ok(()) };
+    *slot = Some(outcome.clone());
     outcome.map_err(Error::Build)
 }
 
-fn build(dir: &Path) -> Result<(), String> {
+fn build(dir: &Path, what: Build) -> Result<(), String> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root).args([
-        "build",
-        "-p",
-        "scepwatch-collector",
-        "-p",
-        "scepwatch-ingestor",
-    ]);
+    cmd.current_dir(&root).arg("build").args(what.cargo_args());
     if dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
     if let Some(target) = dir.parent() {
         cmd.arg("--target-dir").arg(target);
     }
+    let names: Vec<&str> = what.programs().iter().map(|p| p.name()).collect();
     eprintln!(
-        "building scepwatch-collector and scepwatch-ingestor into {} (missing or older than their sources)",
+        "building {} into {} (missing or older than their sources)",
+        names.join(" and "),
         dir.display()
     );
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
     if !status.success() {
-        return Err(format!("`cargo build` of the programs failed ({status})"));
+        return Err(format!(
+            "`cargo build` of {} failed ({status})",
+            names.join(" and ")
+        ));
     }
-    for p in [Program::Collector, Program::Ingestor] {
+    for p in what.programs() {
         if !dir.join(p.name()).is_file() {
             return Err(format!(
                 "`cargo build` did not produce {}",
@@ -140,13 +198,13 @@ fn build(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The newest modification time of the programs' sources (their crates and the proto crate).
-fn newest_source() -> Option<SystemTime> {
+/// The newest modification time of the sources of `crates` (and of the analyzer's schema).
+fn newest_source(crates: &[&str]) -> Option<SystemTime> {
     let root = workspace_root();
     let mut newest = None;
-    for krate in ["collector", "ingestor", "proto"] {
+    for krate in crates {
         let base = root.join(krate);
-        for sub in ["src", "proto", "build.rs", "Cargo.toml"] {
+        for sub in ["src", "proto", "schema", "build.rs", "Cargo.toml"] {
             walk(&base.join(sub), &mut newest);
         }
     }
@@ -171,10 +229,15 @@ fn walk(path: &Path, newest: &mut Option<SystemTime>) {
     }
 }
 
-/// Locates (and builds when needed) both programs now, so that the first start of a program in
-/// a test is not also a build: call it before timing anything.
+/// Locates (and builds when needed) the collector and the ingestor now, so that the first
+/// start of a program in a test is not also a build: call it before timing anything.
 pub fn ensure_built() -> Result<(), Error> {
     Program::Collector.path()?;
     Program::Ingestor.path()?;
     Ok(())
+}
+
+/// [`ensure_built`] for the analyzer service.
+pub fn ensure_analyzer_built() -> Result<(), Error> {
+    Program::Analyzer.path().map(|_| ())
 }

@@ -3,7 +3,7 @@
 //! written as IIS writes them, and a reader that checks what reached the topic line by line.
 //!
 //! The pieces, each small:
-//! - [`binaries`]: where the two programs are (built by cargo; built on demand when missing or
+//! - [`binaries`]: where the programs are (built by cargo; built on demand when missing or
 //!   older than their sources).
 //! - [`process`]: a child process with a log file, `kill -9`, SIGTERM, restart and its memory
 //!   from `/proc`.
@@ -22,6 +22,8 @@
 //!   back, and records the analyzer must reject.
 //! - [`clickhouse`]: the test ClickHouse server (`scripts/clickhouse.sh`) over HTTP: skip or fail
 //!   when it is absent, a database per test, row counts and queries, and outages.
+//! - [`analyzer`]: the analyzer service (`scepwatch-analyzer serve`) as a process, configured
+//!   from a few options, on a free HTTP port: readiness, metrics, `kill -9`, SIGTERM, restart.
 //!
 //! A test reads like this:
 //!
@@ -66,13 +68,14 @@
 //! | `SCEPWATCH_KAFKA_CONTROL` | the command run as `<cmd> crash` / `<cmd> start` for an outage (default `scripts/kafka.sh`) |
 //! | `CI=true` | a missing broker fails the tests instead of skipping them |
 //! | `SCEPWATCH_E2E_PROFILE` | `release` (default) or `debug`: which build of the programs |
-//! | `SCEPWATCH_BIN_DIR` | a folder holding both programs, used as it is |
+//! | `SCEPWATCH_BIN_DIR` | a folder holding the programs, used as it is |
 //! | `SCEPWATCH_E2E_SEED` | replays the fault moments of a run (each test prints its seed) |
 //! | `SCEPWATCH_E2E_KEEP=1` | keeps each test's folder (configurations, logs, spool, IIS files) and ClickHouse database; a failing test keeps them anyway |
 //! | `SCEPWATCH_CLICKHOUSE_URL` | the ClickHouse server's HTTP interface (default `http://127.0.0.1:8123`); without one the tests that need it skip (fail under `CI=true`) |
 //! | `SCEPWATCH_CLICKHOUSE_CONTROL` | the command run as `<cmd> stop`, `<cmd> crash`, `<cmd> start` for a ClickHouse outage (default `scripts/clickhouse.sh`) |
 #![deny(missing_docs)]
 
+pub mod analyzer;
 pub mod binaries;
 pub mod broker;
 pub mod clickhouse;
