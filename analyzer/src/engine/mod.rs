@@ -58,12 +58,18 @@
 //! - A bucket of folded server or endpoint diagnoses is emitted when its scope's sources have
 //!   delivered the bucket ± crash window.
 //! - With [`EngineConfig::stall_timeout_us`], anything held longer than that behind the newest
-//!   server progress is emitted anyway (for a service where some collector went silent).
+//!   server progress is emitted anyway (for a service where some collector went silent), the
+//!   last attempt of a device log that went quiet included.
 //!
 //! Finalized attempts are emitted and dropped; a server's context older than two days behind
 //! both its IIS log and anything still held is pruned.
 //! Successful mscep.dll requests are also folded per server and bucket (rows 1 and 17 at server
 //! scope); attempts only carry those two info diagnoses when a device log is part of them.
+//!
+//! Restarts: [`Engine::held_since`] is the event time before which a partition's records are no
+//! longer needed, and [`Engine::replay_from`] makes a fresh engine fed the records from there on
+//! emit only what it has seen whole (the contract with the service is in
+//! [`Engine::held_since`]'s documentation).
 //!
 //! # Determinism
 //!
@@ -275,7 +281,10 @@ pub struct EngineStats {
     pub attempts_emitted: u64,
     /// Diagnoses emitted.
     pub diagnoses_emitted: u64,
-    /// Estimate of the heap held by the engine's state, bytes.
+    /// Attempts and buckets a replay did not emit (see [`Engine::replay_from`]).
+    pub replay_suppressed: u64,
+    /// Estimate of the heap held by the engine's state, bytes (the restart point's bookkeeping
+    /// is a few integers and adds none).
     pub state_bytes: usize,
 }
 
@@ -347,6 +356,17 @@ pub struct Engine {
     late_events: u64,
     attempts_emitted: u64,
     diagnoses_emitted: u64,
+    /// Earliest event time the state left by the last [`Engine::run`] depends on (see
+    /// [`Engine::held_since`]), before the replay margin; `None`: nothing held.
+    hold_point: Option<i64>,
+    /// Earliest event time (or watermark progress) taken since the last [`Engine::run`].
+    taken_since_run: i64,
+    /// Set by [`Engine::replay_from`]: the point given.
+    replay_point: Option<i64>,
+    /// Set by [`Engine::replay_from`]: results starting before this are not emitted.
+    replay_quiet: Option<i64>,
+    /// Results not emitted because of [`Engine::replay_from`].
+    replay_suppressed: u64,
 }
 
 const KIND_NAMES: [&str; 11] = [
@@ -471,6 +491,11 @@ impl Engine {
             late_events: 0,
             attempts_emitted: 0,
             diagnoses_emitted: 0,
+            hold_point: None,
+            taken_since_run: i64::MAX,
+            replay_point: None,
+            replay_quiet: None,
+            replay_suppressed: 0,
         };
         let mapping: Vec<(String, String)> = e
             .config
@@ -602,6 +627,7 @@ impl Engine {
 
     fn push_at(&mut self, idx: SourceIdx, event: &Event) {
         let t = event.event_time_us;
+        self.taken_since_run = self.taken_since_run.min(t);
         let kind = payload_index(event.payload.as_ref());
         self.events += 1;
         if let Some(n) = self.events_by_kind.get_mut(kind) {
@@ -1112,6 +1138,7 @@ impl Engine {
     /// endpoint.
     pub fn watermark(&mut self, wm: &Watermark) {
         self.watermarks += 1;
+        self.taken_since_run = self.taken_since_run.min(wm.read_up_to_us);
         let idx = self.source_of(wm.source.as_ref());
         let Some(src) = self.sources.get_mut(idx as usize) else {
             return;
@@ -1296,10 +1323,12 @@ impl Engine {
             let progress = self.progress_of(src);
             let mut blocked = false;
             for seg in dev.segments(gap) {
-                // A later record closes a segment only when sources arrive in time order.
+                // A later record closes a segment only when sources arrive in time order. The
+                // last one of a log that went quiet closes with the stall timeout.
                 let closed = force
                     || (seg.followed && self.config.implicit_watermarks)
-                    || progress.is_some_and(|p| p > seg.end.saturating_add(gap));
+                    || progress.is_some_and(|p| p > seg.end.saturating_add(gap))
+                    || self.stalled(seg.end.saturating_add(gap));
                 if !blocked && closed && (force || self.segment_ready(&seg, &open_index)) {
                     ready.push((src, seg));
                 } else {
@@ -1409,7 +1438,171 @@ impl Engine {
         // 5. Forget old context.
         if !force {
             self.prune();
+            self.hold_point = self.hold_point();
         }
+        self.taken_since_run = i64::MAX;
+    }
+
+    /// How far before the earliest event time a result may still depend on the restart point
+    /// lies (see [`Engine::held_since`]): an attempt gap (a session or device attempt that starts
+    /// later than this after the point cannot have lost an earlier event) plus twice the larger
+    /// of the join and crash windows and a minute (the host context, server-only attempts and
+    /// unavailable minutes a result consults around its own time).
+    pub fn replay_margin_us(&self) -> i64 {
+        let c = &self.config;
+        c.attempt_gap_us
+            .saturating_add(c.join_window_us.max(c.crash_window_us).saturating_mul(2))
+            .saturating_add(MINUTE_US)
+    }
+
+    /// The restart point of a partition: the earliest event time (µs) the results this engine
+    /// may still emit depend on, less [`Engine::replay_margin_us`]; `None` when it holds nothing
+    /// and no source may deliver anything.
+    ///
+    /// # The contract with the service
+    ///
+    /// Records of a partition are pushed in offset order and [`Engine::advance`] is called after
+    /// each poll; the sink's results are stored, then the service commits the offset of the first
+    /// record (in offset order) whose *latest time* (the largest `event_time_us` of its events
+    /// and `read_up_to_us` of its watermarks) is at or after this point, or the next offset when
+    /// there is none, and keeps the point with the offset (the commit's metadata). After a crash
+    /// or a rebalance the new engine is given the point with [`Engine::replay_from`] and fed the
+    /// records from the committed offset on: the results stored before, with the replay's
+    /// upserted by their IDs, are those of an uninterrupted run. Every record before the
+    /// committed one holds only events and progress before the point; the replaying engine sees
+    /// every event at or after it, and emits nothing that starts less than
+    /// [`Engine::replay_margin_us`] after it (results it cannot have seen whole; the engine that
+    /// ran before emitted them).
+    ///
+    /// # What holds the point back
+    ///
+    /// Each piece of state, and whether a replay must rebuild it:
+    /// - **Open and pending sessions**: rebuilt. Their start.
+    /// - **Device records not finalized**: rebuilt. The earliest record of each device log.
+    /// - **Buckets not emitted** (server and endpoint diagnoses): rebuilt. The bucket's start
+    ///   (fixed buckets: a replay must see the whole bucket).
+    /// - **Source progress**: the sources that may still deliver (a host's pending spans: IIS
+    ///   files not finished, context logs not idle; probes). Events they deliver later start
+    ///   sessions and buckets the replay must not take for partial ones: the progress, less the
+    ///   attempt gap and the larger of the join and crash windows (a device log in the contract
+    ///   relates to windows not read past), taken to its bucket's start. A host that expects an
+    ///   IIS log none of which is known holds everything. Progress itself is not rebuilt from
+    ///   the records before the point: the collectors' watermarks carry each source's
+    ///   `read_from_us` and progress, so the first replayed record of a source restores its
+    ///   coverage (row 2 is concluded from it).
+    /// - **Server-only attempts remembered** (span, family, ID: a device-only attempt names the
+    ///   ones of its window): rebuilt where a held or future device attempt may still consult
+    ///   them, i.e. those ending after the earliest of the above less the join window. Their
+    ///   start.
+    /// - **Host context by time window** (crashes, CAPI2, HTTP.sys, CertificateRegistrationSvc,
+    ///   503 minutes): a result consults it around its own time only, which the margin covers:
+    ///   nothing more to hold.
+    /// - **Health facts and installation summaries**: rules consult them regardless of time (the
+    ///   nearest fact, the first Root store intermediates, the latest install), so every one the
+    ///   engine holds within the context retention ([`CONTEXT_RETENTION_US`] behind its host's
+    ///   IIS progress) holds the point back. Older ones, which a running engine keeps as the
+    ///   newest fact of their kind (state that stays true until observed otherwise), are **not**
+    ///   rebuilt: holding them would hold the point for ever. A replay differs from the
+    ///   uninterrupted run only when a result consults such a fact, not re-reported for the
+    ///   whole retention.
+    /// - **Interned names, the client cache, counters**: not results' inputs (names are compared
+    ///   as text, the cache only saves work): nothing to hold.
+    ///
+    /// # The cost of the host context
+    ///
+    /// On a server with a health collector the facts hold the point up to the context retention
+    /// (two days) behind, where sessions, device attempts and hourly buckets alone hold it about
+    /// an hour and a half behind: a restart then replays up to two days of the partition
+    /// (bounded, idempotent, but long). The alternative, not built: keep the long-lived state
+    /// (health facts, installs, the newest context records, remembered server-only attempts)
+    /// in a compacted store of its own, written as it changes and read back by
+    /// [`Engine::replay_from`]; the point then follows the attempts and buckets only.
+    ///
+    /// Computed at each [`Engine::advance`] (one pass over the state it walks anyway); events
+    /// and watermarks taken since are accounted for by their times, so the call itself costs a
+    /// few comparisons. An engine told [`Engine::replay_from`] never answers less than that
+    /// point (a chain of restarts keeps moving forward).
+    pub fn held_since(&self) -> Option<i64> {
+        let held = match (self.hold_point, self.taken_since_run) {
+            (h, i64::MAX) => h?,
+            (Some(h), t) => h.min(t),
+            (None, t) => t,
+        };
+        let point = held.saturating_sub(self.replay_margin_us());
+        // A replay needs nothing before its own point: what it holds from before was emitted by
+        // the engine before it (and the records before that point are not fed again).
+        Some(self.replay_point.map_or(point, |p| point.max(p)))
+    }
+
+    /// Declares this engine a replay of a partition from `point`, the [`Engine::held_since`] of
+    /// the engine that ran before (kept with the committed offset): attempts and buckets that
+    /// start less than [`Engine::replay_margin_us`] after it, and device-only attempts naming a
+    /// server-only attempt that does, are not emitted (the replay may not have seen all their
+    /// events; the engine before emitted them). Call before pushing anything.
+    pub fn replay_from(&mut self, point: i64) {
+        self.replay_point = Some(point);
+        self.replay_quiet = Some(point.saturating_add(self.replay_margin_us()));
+    }
+
+    /// The earliest event time the state depends on (see [`Engine::held_since`]), margin not
+    /// subtracted.
+    fn hold_point(&self) -> Option<i64> {
+        let gap = self.config.attempt_gap_us;
+        let jw = self.config.join_window_us;
+        let cw = self.config.crash_window_us;
+        let lead = jw.max(cw).saturating_add(gap);
+        let mut m = i64::MAX;
+        for s in self.open.values().flatten() {
+            m = m.min(s.start);
+        }
+        for st in self.endpoints.values() {
+            for s in &st.pending {
+                m = m.min(s.start);
+            }
+            for &p in &st.probe_sources {
+                if let Some(p) = self.progress_of(p) {
+                    m = m.min(self.bucket(p.saturating_sub(gap)));
+                }
+            }
+        }
+        for d in self.devices.values() {
+            if let Some(k) = d.records.keys().next() {
+                m = m.min(k.0);
+            }
+        }
+        for k in self.aggs.keys() {
+            m = m.min(k.bucket);
+        }
+        for h in self.hosts.values() {
+            for &(after, _) in &h.hold {
+                m = m.min(self.bucket(after.saturating_sub(lead)));
+            }
+            let kept_from = h.iis_read.map_or(i64::MIN, |p| {
+                p.saturating_sub(CONTEXT_RETENTION_US).saturating_sub(cw)
+            });
+            let c = &h.context;
+            let from = (kept_from, [0u8; 16])..;
+            for t in [
+                c.health.range(from.clone()).next().map(|(k, _)| k.0),
+                c.installs.range(from).next().map(|(k, _)| k.0),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                m = m.min(t);
+            }
+        }
+        // Server-only attempts a device attempt still to come may name.
+        let consulted_from = m.saturating_sub(jw);
+        let mut r = m;
+        for st in self.endpoints.values() {
+            for x in &st.released {
+                if x.end >= consulted_from {
+                    r = r.min(x.start);
+                }
+            }
+        }
+        (r != i64::MAX).then_some(r)
     }
 
     fn endpoint_ready(&self, ep: Sym, from: i64, t: i64) -> bool {
@@ -1697,6 +1890,11 @@ impl Engine {
             (JoinMethod::DeviceOnly, Some(ep)) => self.coverage(ep, start, end, family),
             _ => Coverage::default(),
         };
+        let quiet = self.replay_quiet.is_some_and(|q| {
+            start < q
+                || (join.0 == JoinMethod::DeviceOnly
+                    && ep.is_some_and(|ep| self.names_early_release(ep, start, end, family, q)))
+        });
         let mut host_syms: BTreeSet<Sym> = sessions.iter().map(|s| s.key.host).collect();
         if let Some(st) = ep.and_then(|e| self.endpoints.get(&e)) {
             host_syms.extend(st.iis_hosts.iter().copied());
@@ -1721,6 +1919,11 @@ impl Engine {
             config: &self.config,
         };
         let findings = rule::attempt_findings(&view);
+        if quiet {
+            drop(view);
+            self.replay_suppressed += 1;
+            return attempt_id;
+        }
         let mut codes: Vec<String> = Vec::new();
         let mut severity = Severity::Info;
         let mut diagnoses = Vec::new();
@@ -1796,7 +1999,30 @@ impl Engine {
         attempt_id
     }
 
+    /// True when a device-only attempt of `ep` over `[start, end]` names a server-only attempt
+    /// that starts before `quiet` (a replay may not have seen it whole, so not know its ID).
+    fn names_early_release(
+        &self,
+        ep: Sym,
+        start: i64,
+        end: i64,
+        family: UaFamily,
+        quiet: i64,
+    ) -> bool {
+        let jw = self.config.join_window_us;
+        let (from, to) = (start.saturating_sub(jw), end.saturating_add(jw));
+        self.endpoints.get(&ep).is_some_and(|st| {
+            st.released
+                .iter()
+                .any(|r| r.family == family && r.start < quiet && r.start <= to && r.end >= from)
+        })
+    }
+
     fn emit_aggregate(&mut self, k: &AggKey, agg: Agg, out: &mut dyn Sink) {
+        if self.replay_quiet.is_some_and(|q| k.bucket < q) {
+            self.replay_suppressed += 1;
+            return;
+        }
         let cap = self.config.evidence_per_diagnosis;
         let summary_host = match k.scope {
             AggScope::Server(h) => self.names.name(h).to_string(),
@@ -1954,6 +2180,7 @@ impl Engine {
             context_records,
             attempts_emitted: self.attempts_emitted,
             diagnoses_emitted: self.diagnoses_emitted,
+            replay_suppressed: self.replay_suppressed,
             state_bytes: bytes,
         }
     }
