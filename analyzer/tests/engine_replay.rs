@@ -173,7 +173,10 @@ fn ios(dev: &mut Src, endpoint: &str, start: i64) -> Vec<Event> {
 }
 
 const START_H: u32 = 8;
+/// Length of the generated partitions of the property tests.
 const HOURS: i64 = 8;
+/// The health collector's round: it reports every fact again this often.
+const HEALTH_ROUND: i64 = 6 * 60 * MIN;
 
 /// A partition's records and the engine configuration of the service.
 struct Stream {
@@ -182,9 +185,17 @@ struct Stream {
 }
 
 fn stream(seed: u64) -> Stream {
+    stream_of(seed, HOURS, MIN, None)
+}
+
+/// A partition of `hours`, collectors shipping every `tick`, with health facts or not (`None`:
+/// one stream in four).
+fn stream_of(seed: u64, hours: i64, tick: i64, health: Option<bool>) -> Stream {
     let mut rng = Rng(seed);
     let start = t(START_H, 0, 0);
-    let end = start + HOURS * 60 * MIN;
+    let end = start + hours * 60 * MIN;
+    // Enrollments and faults per eight hours.
+    let blocks = (hours / 8).max(1) as u64;
     let two = rng.chance(50);
     let mut servers: Vec<(&str, &'static str)> = vec![("ndes01", ENDPOINT)];
     if rng.chance(50) {
@@ -194,7 +205,7 @@ fn stream(seed: u64) -> Stream {
         servers.push(("ndes11", ENDPOINT2));
     }
     let mapped = rng.chance(50);
-    let with_health = rng.chance(25);
+    let with_health = health.unwrap_or_else(|| rng.chance(25));
     let mut collectors: Vec<Collector> = Vec::new();
     // Server collectors: index of IIS, Application, HTTP.sys, health.
     let mut server_ix: Vec<(usize, usize, usize, usize, usize)> = Vec::new();
@@ -225,11 +236,11 @@ fn stream(seed: u64) -> Stream {
         }
     }
     // Enrollments.
-    let n = 3 + rng.below(6);
+    let n = (3 + rng.below(6)) * blocks;
     for d in 0..n {
         let s = rng.below(servers.len() as u64) as usize;
         let ep = servers[s].1;
-        let at = start + rng.between(10 * MIN, HOURS * 60 * MIN - 20 * MIN);
+        let at = start + rng.between(10 * MIN, hours * 60 * MIN - 20 * MIN);
         let client = format!("10.1.{}.{}", d, rng.below(200) + 2);
         let device_log = !rng.chance(20);
         let server_side = !rng.chance(20);
@@ -264,9 +275,9 @@ fn stream(seed: u64) -> Stream {
     }
     // Faults.
     for &(c, iis, app, he, health) in &server_ix {
-        for _ in 0..rng.below(3) {
+        for _ in 0..rng.below(3) * blocks {
             // A 503 burst, the pool crashing, HTTP.sys noting it.
-            let at = start + rng.between(0, HOURS * 60 * MIN - 10 * MIN);
+            let at = start + rng.between(0, hours * 60 * MIN - 10 * MIN);
             for i in 0..3 + rng.below(5) as i64 {
                 let ev = collectors[c].sources[iis].0.mscep(
                     at + i * 7 * S,
@@ -294,7 +305,7 @@ fn stream(seed: u64) -> Stream {
             }
         }
         if rng.chance(40) {
-            let at = start + rng.between(0, HOURS * 60 * MIN - 10 * MIN);
+            let at = start + rng.between(0, hours * 60 * MIN - 10 * MIN);
             for i in 0..3 {
                 let ev = collectors[c].sources[iis].0.mscep(
                     at + i * S,
@@ -309,13 +320,16 @@ fn stream(seed: u64) -> Stream {
             }
         }
         if rng.chance(30) {
-            let at = start + rng.between(0, HOURS * 60 * MIN);
+            let at = start + rng.between(0, hours * 60 * MIN);
             let ev = collectors[c].sources[iis].0.cert_registration(at, 403);
             collectors[c].add(iis, ev);
         }
-        if with_health {
-            let at = start + rng.between(0, HOURS * 60 * MIN);
-            let fact = if rng.chance(50) {
+        let mut round = start + rng.between(0, (hours * 60 * MIN).min(HEALTH_ROUND));
+        let root_intermediate = rng.chance(50);
+        while with_health && round < end {
+            let at = round;
+            round += HEALTH_ROUND;
+            let fact = if root_intermediate {
                 cert_fact(
                     CertRole::RootStoreIntermediate,
                     "CN=Contoso Issuing CA",
@@ -341,7 +355,7 @@ fn stream(seed: u64) -> Stream {
             evs.sort_by_key(|e| (e.event_time_us, e.position));
         }
     }
-    let records = ship(&mut rng, collectors, start, end);
+    let records = ship(&mut rng, collectors, start, end, tick);
     // The service's settings: a device log that stops is emitted 30 minutes on.
     let mut config = EngineConfig {
         stall_timeout_us: Some(30 * MIN),
@@ -357,7 +371,7 @@ fn stream(seed: u64) -> Stream {
     Stream { records, config }
 }
 
-/// Ships the collectors' events minute by minute: each collector sends, at each tick, what it
+/// Ships the collectors' events every tick (`every`): each collector sends, at each tick, what it
 /// read up to a little before (its lag never goes back), as one record for its endpoint with the
 /// cumulative watermarks of the sources that had news (now and then of the others too).
 fn ship(
@@ -365,6 +379,7 @@ fn ship(
     mut collectors: Vec<Collector>,
     start: i64,
     end: i64,
+    every: i64,
 ) -> Vec<EndpointEvents> {
     let mut out = Vec::new();
     let mut shipped: Vec<i64> = vec![i64::MIN; collectors.len()];
@@ -381,7 +396,7 @@ fn ship(
             order.swap(i, j);
         }
         for c in order {
-            let lag = rng.below(collectors[c].max_lag_ticks + 1) as i64 * MIN;
+            let lag = rng.below(collectors[c].max_lag_ticks + 1) as i64 * every;
             let upto = (tick - lag).max(shipped[c]);
             if tick > end {
                 // The end: everything.
@@ -425,7 +440,7 @@ fn ship(
                 watermarks,
             });
         }
-        tick += MIN;
+        tick += every;
     }
     out
 }
@@ -609,5 +624,72 @@ proptest! {
         ks.dedup();
         let got = with_crashes(&s, &ks);
         prop_assert!(got == want, "crashes after {ks:?} of {}:{}", s.records.len(), diff(&got, &want));
+    }
+}
+
+/// How far behind the newest record the point sits over three days, with and without a health
+/// collector (whose facts rules consult whatever their age, so they hold the point for the whole
+/// context retention); and, without, restarts on the third day still give the uninterrupted
+/// results (remembered server-only attempts and host context pruned on the way).
+#[test]
+fn how_far_behind_the_point_sits_over_three_days() {
+    for health in [false, true] {
+        let s = stream_of(7, 72, 2 * MIN, Some(health));
+        let u = uninterrupted(&s);
+        let day2 = t(START_H, 0, 0) + 48 * 60 * MIN;
+        let mut newest = i64::MIN;
+        let mut lags: Vec<i64> = Vec::new();
+        let mut replayed: Vec<usize> = Vec::new();
+        for (i, r) in s.records.iter().enumerate() {
+            newest = newest.max(latest(r).unwrap_or(i64::MIN));
+            let held = u.after[i].2;
+            if newest < day2 {
+                continue;
+            }
+            if let Some(h) = held {
+                lags.push(newest - h);
+            }
+            replayed.push(i + 1 - restart_at(&s.records, 0, i, held));
+        }
+        lags.sort_unstable();
+        replayed.sort_unstable();
+        let q = |v: &[i64], p: usize| v.get(v.len() * p / 100).copied().unwrap_or(0) / MIN;
+        eprintln!(
+            "health facts {health}: {} records over 72 h; on the third day the point sits \
+             {} min behind the newest record (median), {} min (p99), {} min (max); a restart \
+             replays {} records (median) of the {} a day",
+            s.records.len(),
+            q(&lags, 50),
+            q(&lags, 99),
+            lags.last().copied().unwrap_or(0) / MIN,
+            replayed.get(replayed.len() / 2).copied().unwrap_or(0),
+            s.records.len() / 3
+        );
+        if health {
+            // The oldest fact within the retention: two days less up to a round of the health
+            // collector, plus the crash window and the margin.
+            assert!(
+                q(&lags, 50) >= 42 * 60,
+                "health facts hold the point about two days back"
+            );
+        } else {
+            assert!(
+                q(&lags, 99) <= 4 * 60,
+                "sessions and buckets hold it hours back at most"
+            );
+            let want = Results::of(&u.sink);
+            for k in [s.records.len() * 7 / 10, s.records.len() * 9 / 10] {
+                let (attempts, diagnoses, held) = u.after[k];
+                let mut got = Results::default();
+                got.upsert(&u.sink, attempts, diagnoses);
+                let from = restart_at(&s.records, 0, k, held);
+                got.upsert(&life(&s, from, held, None).0, usize::MAX, usize::MAX);
+                assert!(
+                    got == want,
+                    "cut after {k}, restart at {from}:{}",
+                    diff(&got, &want)
+                );
+            }
+        }
     }
 }
