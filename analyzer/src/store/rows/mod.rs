@@ -23,12 +23,14 @@
 mod column;
 mod event;
 mod health;
+mod incident;
 mod reject;
 mod result;
 mod watermark;
 
 pub use event::EventRow;
 pub use health::HealthFactRow;
+pub use incident::IncidentRow;
 pub use reject::{KafkaRecord, RejectReason, RejectRow, Rejected};
 pub use result::{AttemptRow, DiagnosisRow};
 pub use watermark::WatermarkRow;

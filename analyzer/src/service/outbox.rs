@@ -1,0 +1,293 @@
+//! The rows of one flush, by table, and their insertion.
+//!
+//! Rows are built as records are read and results concluded, each with its version (write time,
+//! never below a previous one); a flush inserts every table's rows, each table in one INSERT,
+//! retried until ClickHouse takes it. Raw tables go first (events, watermarks, rejects,
+//! health facts), results after (attempts, diagnoses, incidents): a reader never sees a
+//! diagnosis whose evidence events are not stored yet.
+
+use std::future::Future;
+use std::time::Instant;
+
+use clickhouse::{RowOwned, RowWrite};
+use scepwatch_proto::v1::{EndpointEvents, Event, Watermark};
+use tokio::sync::watch;
+use tracing::debug;
+
+use super::metrics::{Metrics, TableLabel};
+use crate::model::{Attempt, Diagnosis};
+use crate::spike::Incident;
+use crate::store::rows::{
+    AttemptRow, DiagnosisRow, EventRow, HealthFactRow, IncidentRow, KafkaRecord, ReadAt,
+    RejectReason, RejectRow, Rejected, WatermarkRow,
+};
+use crate::store::{StoreError, Versions, Writer};
+
+/// Where a record was read.
+#[derive(Debug, Clone)]
+pub struct RecordPlace {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Kafka timestamp, ms (0 when the record had none).
+    pub timestamp_ms: i64,
+    /// Key, as text.
+    pub key: String,
+}
+
+/// The rows waiting to be stored.
+pub struct Outbox {
+    topic: String,
+    versions: Versions,
+    events: Vec<EventRow>,
+    watermarks: Vec<WatermarkRow>,
+    rejects: Vec<RejectRow>,
+    health: Vec<HealthFactRow>,
+    attempts: Vec<AttemptRow>,
+    diagnoses: Vec<DiagnosisRow>,
+    incidents: Vec<IncidentRow>,
+}
+
+impl Outbox {
+    /// An empty outbox for records of `topic`.
+    pub fn new(topic: String) -> Self {
+        Outbox {
+            topic,
+            versions: Versions::new(),
+            events: Vec::new(),
+            watermarks: Vec::new(),
+            rejects: Vec::new(),
+            health: Vec::new(),
+            attempts: Vec::new(),
+            diagnoses: Vec::new(),
+            incidents: Vec::new(),
+        }
+    }
+
+    /// Event rows waiting.
+    pub fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Rows waiting, all tables.
+    pub fn rows(&self) -> usize {
+        self.events.len()
+            + self.watermarks.len()
+            + self.rejects.len()
+            + self.health.len()
+            + self.attempts.len()
+            + self.diagnoses.len()
+            + self.incidents.len()
+    }
+
+    fn record<'a>(&'a self, place: &'a RecordPlace) -> KafkaRecord<'a> {
+        KafkaRecord {
+            topic: &self.topic,
+            partition: place.partition,
+            offset: place.offset,
+            timestamp_us: place.timestamp_ms.saturating_mul(1000),
+            key: &place.key,
+        }
+    }
+
+    /// A whole record that cannot be read.
+    pub fn reject_record(
+        &mut self,
+        place: &RecordPlace,
+        reason: &'static str,
+        detail: String,
+        value: &[u8],
+    ) {
+        let mut r = Rejected::record(detail, value);
+        r.reason = match reason {
+            "payload_unknown" => RejectReason::PayloadUnknown,
+            "time_out_of_range" => RejectReason::TimeOutOfRange,
+            _ => RejectReason::Decode,
+        };
+        let row = RejectRow::new(&self.record(place), r, self.versions.next());
+        self.rejects.push(row);
+    }
+
+    /// One event of a record that cannot be used (the reason is one of `rejects.reason`).
+    pub fn reject_event(
+        &mut self,
+        place: &RecordPlace,
+        batch: &EndpointEvents,
+        index: i32,
+        event: &Event,
+        reason: &'static str,
+        detail: String,
+    ) {
+        let r = Rejected {
+            event_index: index,
+            reason: match reason {
+                "payload_unknown" => RejectReason::PayloadUnknown,
+                "decode" => RejectReason::Decode,
+                _ => RejectReason::TimeOutOfRange,
+            },
+            detail,
+            collector: batch.collector.clone(),
+            batch_sequence: batch.batch_sequence,
+            event_id: event.id.clone(),
+            payload: prost::Message::encode_to_vec(event),
+        };
+        let row = RejectRow::new(&self.record(place), r, self.versions.next());
+        self.rejects.push(row);
+    }
+
+    /// An event's row; when it cannot be stored its `rejects` row instead, and the reason.
+    pub fn event(
+        &mut self,
+        place: &RecordPlace,
+        batch: &EndpointEvents,
+        index: i32,
+        event: &Event,
+        endpoint: &str,
+    ) -> Result<(), &'static str> {
+        let read = ReadAt {
+            partition: place.partition,
+            offset: place.offset,
+            batch_sequence: batch.batch_sequence,
+        };
+        match EventRow::from_event(event, &read, endpoint, self.versions.next()) {
+            Ok(row) => {
+                self.events.push(row);
+                Ok(())
+            }
+            Err(why) => {
+                let code = why.reason().code();
+                let r = Rejected::event(index, event, &why, &batch.collector, batch.batch_sequence);
+                let row = RejectRow::new(&self.record(place), r, self.versions.next());
+                self.rejects.push(row);
+                Err(code)
+            }
+        }
+    }
+
+    /// A watermark's row.
+    pub fn watermark(&mut self, batch: &EndpointEvents, wm: &Watermark) {
+        let endpoint = if wm.endpoint_id.is_empty() {
+            batch.endpoint_id.as_str()
+        } else {
+            wm.endpoint_id.as_str()
+        };
+        let now = i64::try_from(self.versions.next()).unwrap_or(i64::MAX);
+        self.watermarks
+            .push(WatermarkRow::from_watermark(wm, endpoint, now));
+    }
+
+    /// A health fact's current-state row.
+    pub fn health_fact(&mut self, event: &Event, endpoint: &str, issue_codes: Vec<String>) {
+        if let Some(row) = HealthFactRow::from_event(event, endpoint, issue_codes) {
+            self.health.push(row);
+        }
+    }
+
+    /// A concluded attempt.
+    pub fn attempt(&mut self, a: &Attempt) {
+        let v = self.versions.next();
+        self.attempts.push(AttemptRow::from_attempt(a, v, false));
+    }
+
+    /// A diagnosis.
+    pub fn diagnosis(&mut self, d: &Diagnosis) {
+        let v = self.versions.next();
+        self.diagnoses
+            .push(DiagnosisRow::from_diagnosis(d, v, false));
+    }
+
+    /// An incident revision.
+    pub fn incident(&mut self, i: &Incident) {
+        let v = self.versions.next();
+        self.incidents.push(IncidentRow::from_incident(i, v));
+    }
+
+    /// Inserts every table's rows (raw tables first), each retried until ClickHouse takes it
+    /// or `give_up` completes; the outbox is empty afterwards. On an error the rows not stored
+    /// stay (those stored are dropped: storing them again would be harmless, but pointless).
+    pub async fn store(
+        &mut self,
+        w: &Writer,
+        m: &Metrics,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut retries = 0u32;
+        retries += insert(w, m, &mut self.events, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.watermarks, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.rejects, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.health, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.attempts, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.diagnoses, stopped(stop)).await?;
+        retries += insert(w, m, &mut self.incidents, stopped(stop)).await?;
+        m.insert_seconds.observe(started.elapsed().as_secs_f64());
+        debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            retries, "flush stored"
+        );
+        Ok(())
+    }
+}
+
+/// Completes once `stop` is true.
+fn stopped(stop: &watch::Receiver<bool>) -> impl Future<Output = ()> {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// A table's rows: the table's name.
+pub trait Table {
+    /// The ClickHouse table.
+    const TABLE_NAME: &'static str;
+}
+
+macro_rules! table {
+    ($($t:ty),*) => {$(impl Table for $t { const TABLE_NAME: &'static str = <$t>::TABLE; })*};
+}
+table!(
+    EventRow,
+    WatermarkRow,
+    RejectRow,
+    HealthFactRow,
+    AttemptRow,
+    DiagnosisRow,
+    IncidentRow
+);
+
+async fn insert<T, G>(
+    w: &Writer,
+    m: &Metrics,
+    rows: &mut Vec<T>,
+    give_up: G,
+) -> Result<u32, StoreError>
+where
+    T: RowOwned + RowWrite + Sync + Table,
+    G: Future<Output = ()>,
+{
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let result = w
+        .insert_with_retry(<T as Table>::TABLE_NAME, rows, give_up)
+        .await;
+    match result {
+        Ok(report) => {
+            let retries = report.attempts.saturating_sub(1);
+            m.insert_retries.inc_by(retries.into());
+            m.rows_stored
+                .get_or_create(&TableLabel {
+                    table: <T as Table>::TABLE_NAME,
+                })
+                .inc_by(rows.len() as u64);
+            rows.clear();
+            if rows.capacity() > 1 << 20 {
+                rows.shrink_to(1 << 16);
+            }
+            Ok(retries)
+        }
+        Err(e) => Err(e),
+    }
+}
