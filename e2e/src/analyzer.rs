@@ -263,6 +263,44 @@ impl Analyzer {
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
     }
+
+    /// True when it has read every record of its partitions: every partition's lag gauge is
+    /// present and 0 (the gauges are refreshed every 5 s), and it has read something.
+    pub fn caught_up(&self) -> bool {
+        let Ok(m) = self.metrics() else {
+            return false;
+        };
+        let lags: Vec<f64> = m
+            .text()
+            .lines()
+            .filter(|l| l.starts_with("scepwatch_analyzer_lag_records{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        !lags.is_empty()
+            && lags.iter().all(|l| *l == 0.0)
+            && m.get("scepwatch_analyzer_records_total") > 0.0
+    }
+
+    /// Waits until [`Analyzer::caught_up`], then `settle` (for idle partitions to be
+    /// concluded and stored), then stops it with SIGTERM (a last flush and commit).
+    pub fn finish(&mut self, limit: Duration, settle: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + limit;
+        while !self.caught_up() {
+            if let Some(status) = self.process.exited()? {
+                return Err(self.process.exited_error(status));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Timeout(format!(
+                    "the analyzer did not catch up within {limit:?}; last lines of {}:\n{}",
+                    self.process.log().display(),
+                    self.process.log_tail(30)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        std::thread::sleep(settle);
+        self.stop()
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@
 //!   when it is absent, a database per test, row counts and queries, and outages.
 //! - [`analyzer`]: the analyzer service (`scepwatch-analyzer serve`) as a process, configured
 //!   from a few options, on a free HTTP port: readiness, metrics, `kill -9`, SIGTERM, restart.
+//! - [`results`]: what the analyzer stored in a database, deduplicated, compared with another
+//!   run's, and the raw rows per result before merges.
 //!
 //! A test reads like this:
 //!
@@ -87,6 +89,7 @@ pub mod ingestor;
 pub mod load;
 pub mod metrics;
 pub mod process;
+pub mod results;
 pub mod samples;
 pub mod traffic;
 
