@@ -1,20 +1,10 @@
 //! Which of the engine's diagnoses explain a spike, and in which order they are listed.
 //!
 //! A diagnosis explains an incident when its code is relevant to the incident's status (the
-//! table below), it is about the same server or endpoint, and its time span comes within a
-//! margin of the incident's. Codes are listed most specific first: the catalog's cause before
-//! the symptom, the symptom before the proactive check that warned about it.
-//!
-//! | status | rank | codes |
-//! |---|---|---|
-//! | 503 | 0 | `iis.app_pool_crashing.<cause>` (row 5a-5d: the cause) |
-//! | 503 | 1 | `iis.app_pool_crashing` (row 5, cause not evidenced) |
-//! | 503 | 2 | `iis.app_pool_unavailable` (row 4) |
-//! | 503 | 3 | `health.app_pool_stopped` |
-//! | 503 | 4 | `health.root_store_intermediate`, `health.windows_auth_on_cert_registration`, `health.policy_cert_expired` (known crash causes) |
-//! | 500 | 0 | `iis.impersonation_right_missing` (row 3) |
-//! | 500 | 1 | `health.service_account_locked`, `health.ra_cert_expired` (row 11's causes) |
-//! | 500 | 2 | `ndes.internal_error` (row 11) |
+//! table in the module docs of [`crate::spike`]), it is about the same server or endpoint, and
+//! its time span comes within a margin of the incident's. Codes are listed most specific
+//! first: the catalog's cause before the symptom, the symptom before the proactive check that
+//! warned about it.
 //!
 //! Any other code (informational ones, 403s, 414s, device-side findings) explains no spike.
 

@@ -75,7 +75,10 @@
 //! incidents (same IDs, same content) for every incident starting at or after
 //! `held_since + baseline_minutes + quiet_minutes`, which includes every incident open at the
 //! time of the restart; a resumed detector never sends an incident starting before that (it
-//! cannot know their baselines, and the detector before it stored them).
+//! cannot know their baselines, and the detector before it stored them). The service therefore
+//! keeps `held_since` with its committed offset (Kafka offset-commit metadata, for instance);
+//! [`SpikeDetector::new`] is for a start with no history, where a server's silence before its
+//! first response is real.
 //!
 //! # Explanations
 //!
@@ -84,10 +87,23 @@
 //! endpoint diagnosis, of a server of that endpoint) when its code is relevant to the status
 //! and its first-to-last time comes within `event_margin_us` (1 h, the engine's aggregation
 //! bucket) of the incident, or `state_margin_us` (24 h) for health-fact codes, which describe a
-//! state. Codes are listed most specific first (the catalog's cause, then the symptom, then the
-//! proactive check; the table is in the `explain` submodule): a 503 spike on a server whose
-//! w3wp.exe crashed while its Root store held an intermediate lists
-//! `iis.app_pool_crashing.root_intermediate` before `health.root_store_intermediate`.
+//! state. Only these codes explain spikes, listed in this order (rank, then code, then ID):
+//!
+//! | status | rank | codes |
+//! |---|---|---|
+//! | 503 | 0 | `iis.app_pool_crashing.<cause>` (catalog row 5a-5d: the cause) |
+//! | 503 | 1 | `iis.app_pool_crashing` (row 5, cause not evidenced) |
+//! | 503 | 2 | `iis.app_pool_unavailable` (row 4) |
+//! | 503 | 3 | `health.app_pool_stopped` |
+//! | 503 | 4 | `health.root_store_intermediate`, `health.windows_auth_on_cert_registration`, `health.policy_cert_expired` (known crash causes) |
+//! | 500 | 0 | `iis.impersonation_right_missing` (row 3) |
+//! | 500 | 1 | `health.service_account_locked`, `health.ra_cert_expired` (row 11's causes) |
+//! | 500 | 2 | `ndes.internal_error` (row 11) |
+//!
+//! So a 503 spike on a server whose w3wp.exe crashed while its Root store held an intermediate
+//! lists `iis.app_pool_crashing.root_intermediate` before `health.root_store_intermediate`,
+//! and its summary names the first one's title as the probable cause. Attempt-scope diagnoses
+//! are not used (the engine also folds their symptoms per server).
 //! Diagnoses that arrive before an incident opens are kept (the latest of each scope and code)
 //! until they are too old to explain a new one; closed incidents keep taking explanations for
 //! `closed_retention_us` (3 h), since the engine concludes its hourly buckets after the hour.

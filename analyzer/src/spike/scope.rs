@@ -1,12 +1,13 @@
 //! One server's or endpoint's state: its minute buckets, the error samples of the minutes not
 //! judged yet, and the incidents it has open.
 
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 use super::baseline::{Test, Verdict};
 use super::explain::Explanation;
 use super::incident::{incident_id, minute_us, Incident, IncidentScope};
-use super::STATUSES;
+use super::{MINUTE_US, STATUSES};
 use crate::model::Severity;
 
 /// One minute of one scope.
@@ -18,13 +19,87 @@ pub(crate) struct Bucket {
     pub errors: [u32; 2],
 }
 
+/// An event ID as given: 32 lower-case hex digits (what the service passes) are kept as their
+/// 16 bytes, anything else as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SampleId {
+    Hex([u8; 16]),
+    Text(Box<str>),
+}
+
+impl SampleId {
+    fn new(id: &str) -> Self {
+        let b = id.as_bytes();
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        if b.len() == 32 {
+            let mut out = [0u8; 16];
+            let mut ok = true;
+            for (i, o) in out.iter_mut().enumerate() {
+                match (digit(b[2 * i]), digit(b[2 * i + 1])) {
+                    (Some(h), Some(l)) => *o = h << 4 | l,
+                    _ => ok = false,
+                }
+            }
+            if ok {
+                return SampleId::Hex(out);
+            }
+        }
+        SampleId::Text(id.into())
+    }
+
+    /// Compares with `other` as text (so the kept samples are the same whatever their form).
+    fn cmp_text(&self, other: &str) -> Ordering {
+        match self {
+            SampleId::Text(t) => (**t).cmp(other),
+            SampleId::Hex(h) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut text = [0u8; 32];
+                for (i, b) in h.iter().enumerate() {
+                    text[2 * i] = HEX[usize::from(b >> 4)];
+                    text[2 * i + 1] = HEX[usize::from(b & 15)];
+                }
+                text.as_slice().cmp(other.as_bytes())
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            SampleId::Text(t) => t.to_string(),
+            SampleId::Hex(h) => scepwatch_proto::event_id_hex(h),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SampleId::Text(t) => t.len(),
+            SampleId::Hex(_) => 0,
+        }
+    }
+}
+
 /// One error response kept as possible evidence until its minute is judged.
 #[derive(Debug, Clone)]
 struct Sample {
-    minute: i64,
-    status: u8,
     time_us: i64,
-    id: Box<str>,
+    id: SampleId,
+    status: u8,
+}
+
+impl Sample {
+    /// Sort key of the samples vector: minute, then status.
+    fn slot(&self) -> (i64, u8) {
+        (self.time_us.div_euclid(MINUTE_US), self.status)
+    }
+
+    /// Before (`time_us`, `id`) in (time, ID text) order.
+    fn before(&self, time_us: i64, id: &str) -> bool {
+        self.time_us < time_us || (self.time_us == time_us && self.id.cmp_text(id).is_lt())
+    }
 }
 
 /// An incident and its explanations, as sent.
@@ -63,7 +138,7 @@ pub(crate) struct Run {
     peak_errors: u32,
     max_share: f64,
     first: Verdict,
-    evidence: Vec<(i64, Box<str>)>,
+    evidence: Vec<String>,
     /// `None` for a run that started before the detector's gate (a resumed detector does
     /// not know its baseline well enough to report it): followed, never sent.
     pub tracked: Option<Tracked>,
@@ -96,14 +171,14 @@ impl Run {
             Severity::Error
         };
         if i.evidence_event_ids.len() != self.evidence.len() {
-            i.evidence_event_ids = self.evidence.iter().map(|(_, id)| id.to_string()).collect();
+            i.evidence_event_ids.clone_from(&self.evidence);
         }
     }
 
     fn bytes(&self) -> usize {
         let mut n = std::mem::size_of::<Run>()
-            + self.evidence.capacity() * std::mem::size_of::<(i64, Box<str>)>()
-            + self.evidence.iter().map(|(_, id)| id.len()).sum::<usize>();
+            + self.evidence.capacity() * std::mem::size_of::<String>()
+            + self.evidence.iter().map(String::capacity).sum::<usize>();
         if let Some(t) = &self.tracked {
             n += tracked_bytes(t);
         }
@@ -219,8 +294,12 @@ impl Scope {
         }
         let i = (minute - self.base) as usize;
         if i >= self.buckets.len() {
+            // Exact growth: the ring's length settles at the window plus the pending minutes,
+            // and a doubled capacity would stay allocated for good.
+            self.buckets.reserve_exact(i + 1 - self.buckets.len());
             self.buckets.resize(i + 1, Bucket::default());
             if endpoint {
+                self.top.reserve_exact(i + 1 - self.top.len());
                 self.top.resize(i + 1, [0, 0]);
             }
         }
@@ -261,15 +340,13 @@ impl Scope {
             return;
         }
         let key = (minute, status as u8);
-        let lo = self.samples.partition_point(|x| (x.minute, x.status) < key);
-        let len = self.samples[lo..].partition_point(|x| (x.minute, x.status) <= key);
+        let lo = self.samples.partition_point(|x| x.slot() < key);
+        let len = self.samples[lo..].partition_point(|x| x.slot() <= key);
         let hi = lo + len;
-        let pos =
-            lo + self.samples[lo..hi].partition_point(|x| (x.time_us, &*x.id) < (time_us, id));
-        if self
-            .samples
-            .get(pos)
-            .is_some_and(|x| pos < hi && x.time_us == time_us && &*x.id == id)
+        let pos = lo + self.samples[lo..hi].partition_point(|x| x.before(time_us, id));
+        if pos < hi
+            && self.samples[pos].time_us == time_us
+            && self.samples[pos].id.cmp_text(id).is_eq()
         {
             return;
         }
@@ -282,10 +359,9 @@ impl Scope {
         self.samples.insert(
             pos,
             Sample {
-                minute,
-                status: status as u8,
                 time_us,
-                id: id.into(),
+                id: SampleId::new(id),
+                status: status as u8,
             },
         );
     }
@@ -315,7 +391,7 @@ impl Scope {
             self.top.pop_front();
             self.base += 1;
         }
-        let judged = self.samples.partition_point(|x| x.minute < to);
+        let judged = self.samples.partition_point(|x| x.slot().0 < to);
         self.samples.drain(..judged);
     }
 
@@ -440,15 +516,12 @@ impl Scope {
             return;
         }
         let key = (m, s as u8);
-        let lo = self.samples.partition_point(|x| (x.minute, x.status) < key);
-        for x in self.samples[lo..]
-            .iter()
-            .take_while(|x| (x.minute, x.status) == key)
-        {
+        let lo = self.samples.partition_point(|x| x.slot() < key);
+        for x in self.samples[lo..].iter().take_while(|x| x.slot() == key) {
             if run.evidence.len() >= cap {
                 break;
             }
-            run.evidence.push((x.time_us, x.id.clone()));
+            run.evidence.push(x.id.text());
         }
     }
 
@@ -492,7 +565,58 @@ impl Scope {
             + self.buckets.capacity() * std::mem::size_of::<Bucket>()
             + self.top.capacity() * std::mem::size_of::<[u32; 2]>()
             + self.samples.capacity() * std::mem::size_of::<Sample>()
-            + self.samples.iter().map(|x| x.id.len()).sum::<usize>()
+            + self
+                .samples
+                .iter()
+                .map(|x| x.id.heap_bytes())
+                .sum::<usize>()
             + self.runs.iter().flatten().map(|r| r.bytes()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_ids_are_kept_as_bytes_and_compare_as_text() {
+        let hex = "00ff10a0b1c2d3e4f5061728394a5b6c";
+        let id = SampleId::new(hex);
+        assert!(matches!(id, SampleId::Hex(_)));
+        assert_eq!(id.text(), hex);
+        assert!(id.cmp_text(hex).is_eq());
+        assert!(id.cmp_text("00ff").is_gt());
+        assert!(id.cmp_text("01").is_lt());
+        // Upper case or another length stays text, as given.
+        for other in ["00FF10A0B1C2D3E4F5061728394A5B6C", "abc"] {
+            let t = SampleId::new(other);
+            assert!(matches!(t, SampleId::Text(_)));
+            assert_eq!(t.text(), other);
+        }
+    }
+
+    #[test]
+    fn samples_keep_the_first_of_a_minute_whatever_the_order() {
+        let ids: Vec<String> = (0..12u8).map(|i| format!("{:032x}", 40 - i)).collect();
+        let mut orders = vec![(0..12).collect::<Vec<usize>>()];
+        orders.push((0..12).rev().collect());
+        orders.push(vec![5, 0, 11, 3, 8, 1, 9, 2, 10, 4, 7, 6]);
+        let mut kept = Vec::new();
+        for order in orders {
+            let mut s = Scope::new(IncidentScope::Server, "ndes01", "ep");
+            for &i in &order {
+                // Two responses in the same microsecond: the ID decides.
+                let t = 1_000 + (i as i64 / 2);
+                s.sample(0, 1, t, &ids[i], 3);
+                s.sample(0, 1, t, &ids[i], 3);
+            }
+            let got: Vec<(i64, String)> =
+                s.samples.iter().map(|x| (x.time_us, x.id.text())).collect();
+            kept.push(got);
+        }
+        assert_eq!(kept[0].len(), 3);
+        assert_eq!(kept[0][0], (1_000, ids[1].clone()));
+        assert_eq!(kept[0][1], (1_000, ids[0].clone()));
+        assert!(kept.iter().all(|k| k == &kept[0]));
     }
 }
