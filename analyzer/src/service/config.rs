@@ -29,6 +29,7 @@ pub const RESERVED_KAFKA_PROPERTIES: &[&str] = &[
     "group.id",
     "enable.auto.commit",
     "enable.auto.offset.store",
+    "enable.partition.eof",
 ];
 
 /// The annotated example configuration.
@@ -66,7 +67,8 @@ aggregate_window_secs = 3600
 # anyway: a device log that went quiet does not hold its endpoint's state for ever. 0: never.
 stall_timeout_secs = 7200
 # Emit what the engine holds once nothing has arrived on a partition for this long (wall
-# clock): the last attempts of a server that went quiet are not held until its next request.
+# clock) and it has been read to its end: the last attempts of a server that went quiet are not
+# held until its next request.
 idle_finish_secs = 300
 
 # Hosts whose IIS events name no endpoint, mapped to the SCEP endpoint they serve.

@@ -37,6 +37,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -197,15 +198,22 @@ fn consumer_config(c: &config::KafkaConfig) -> ClientConfig {
     cfg.set("bootstrap.servers", &c.bootstrap_servers)
         .set("group.id", &c.group_id)
         .set("auto.offset.reset", "earliest")
+        // librdkafka's default is 500 ms. Apache Kafka answers a fetch as soon as records are
+        // there, so this only bounds the wait of an idle consumer; brokers that always wait it
+        // out (the test broker, docs/kafka.md) serve one fetch per partition per wait.
+        .set("fetch.wait.max.ms", "100")
         // Leaving the group during a long ClickHouse outage (nothing is polled while a flush
         // retries) would only move the partitions to another analyzer that cannot write either.
         .set("max.poll.interval.ms", "900000");
     for (k, v) in &c.properties {
         cfg.set(k, v);
     }
-    // Offsets are committed by the loop, and only once what precedes them is stored.
+    // Offsets are committed by the loop, and only once what precedes them is stored. The end
+    // of a partition is reported, so that an idle partition is concluded only once it has
+    // been read to its end (never because the broker is slow).
     cfg.set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
     cfg
 }
 
@@ -312,6 +320,11 @@ impl Service {
                     self.apply_changes();
                     match msg {
                         Ok(m) => self.take(&m),
+                        Err(KafkaError::PartitionEOF(p)) => {
+                            if let Some(part) = self.parts.get_mut(&p) {
+                                part.reached_end();
+                            }
+                        }
                         Err(e) => warn!(error = %e, "Kafka consumer error"),
                     }
                     if self.outbox.events() >= self.config.flush_events {

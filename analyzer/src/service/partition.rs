@@ -66,6 +66,8 @@ pub struct Partition {
     dirty: bool,
     /// Something is held that `finish` would emit.
     holding: bool,
+    /// Read to its end (Kafka's partition EOF) since the last record.
+    at_end: bool,
     /// Newest server (IIS, HTTP.sys) event time: the spike detector's progress.
     server_progress: Option<i64>,
     /// Newest event time of any kind.
@@ -103,6 +105,7 @@ impl Partition {
             last_input: Instant::now(),
             dirty: false,
             holding: false,
+            at_end: false,
             server_progress: None,
             newest: None,
             late_seen: 0,
@@ -115,6 +118,7 @@ impl Partition {
         let mut counts = Counts::default();
         m.records.inc();
         self.last_input = Instant::now();
+        self.at_end = false;
         let place = RecordPlace {
             partition: rec.partition,
             offset: rec.offset,
@@ -286,11 +290,17 @@ impl Partition {
         self.count_late(m);
     }
 
-    /// Emits everything the engine holds once nothing has arrived for `idle`: the last
-    /// attempts of servers that went quiet. The engine starts over empty, as after a restart
-    /// at this point (its held state is then stored and nothing before is needed).
+    /// Notes that the partition has been read to its end.
+    pub fn reached_end(&mut self) {
+        self.at_end = true;
+    }
+
+    /// Emits everything the engine holds once the partition has been read to its end and
+    /// nothing has arrived for `idle`: the last attempts of servers that went quiet. The
+    /// engine starts over empty, as after a restart at this point (its held state is then
+    /// stored and nothing before is needed).
     pub fn finish_if_idle(&mut self, now: Instant, idle: Duration, out: &mut Outbox, m: &Metrics) {
-        if !self.holding || now.duration_since(self.last_input) < idle {
+        if !self.holding || !self.at_end || now.duration_since(self.last_input) < idle {
             return;
         }
         self.holding = false;
