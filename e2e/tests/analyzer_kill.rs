@@ -24,6 +24,9 @@ fn options(bootstrap: &str, topic: &str, ch: &str, db: &str, group: &str) -> Ana
     // A killed member is noticed after 6 s instead of 45.
     o.kafka_properties
         .push(("session.timeout.ms".to_owned(), "6000".to_owned()));
+    // The test broker answers a fetch only after this wait (docs/kafka.md).
+    o.kafka_properties
+        .push(("fetch.wait.max.ms".to_owned(), "10".to_owned()));
     o.idle_finish_secs = Some(3);
     o.flush_interval_ms = Some(500);
     o
