@@ -464,12 +464,19 @@ impl Service {
         self.shared
             .flush_started_ms
             .store(now_ms().max(1), Ordering::Relaxed);
+        let store_started = Instant::now();
         let stored = self
             .outbox
             .store(&self.writer, &metrics, stop)
             .instrument(span)
             .await;
         self.shared.flush_started_ms.store(0, Ordering::Relaxed);
+        // Nothing was read while the rows waited for ClickHouse: that silence is not the
+        // sources' (an outage would otherwise conclude every partition at the next flush).
+        let waited = store_started.elapsed();
+        for part in self.parts.values_mut() {
+            part.paused(waited);
+        }
         stored?;
         self.report.flushes += 1;
         if commits.is_empty() {

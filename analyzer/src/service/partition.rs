@@ -295,6 +295,17 @@ impl Partition {
         self.at_end = true;
     }
 
+    /// Notes that the loop read nothing for `waited` because a flush waited for ClickHouse:
+    /// the idle clock of [`Partition::finish_if_idle`] does not run meanwhile. Records that
+    /// arrived in Kafka during an outage are not read yet, and the end of the partition seen
+    /// before it is stale: without this, the first flush after ClickHouse returns would
+    /// conclude every attempt held as if the sources had gone quiet.
+    pub fn paused(&mut self, waited: Duration) {
+        if let Some(t) = self.last_input.checked_add(waited) {
+            self.last_input = t;
+        }
+    }
+
     /// Emits everything the engine holds once the partition has been read to its end and
     /// nothing has arrived for `idle`: the last attempts of servers that went quiet. The
     /// engine starts over empty, as after a restart at this point (its held state is then
@@ -466,7 +477,40 @@ impl Sink for ToOutbox<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Note;
+    use super::*;
+
+    #[test]
+    fn the_idle_clock_stops_while_a_flush_waits_for_clickhouse() {
+        let idle = Duration::from_secs(10);
+        let m = Metrics::new();
+        let mut out = Outbox::new("t".into());
+        let t0 = Instant::now();
+        // Something held, read to its end at `t0`.
+        let held = || {
+            let mut p = Partition::new(0, &EngineConfig::default(), &SpikeConfig::default(), "");
+            p.holding = true;
+            p.at_end = true;
+            p.last_input = t0;
+            p
+        };
+
+        // Nothing has arrived for a minute: the sources went quiet, concluded.
+        let mut quiet = held();
+        quiet.finish_if_idle(t0 + Duration::from_secs(60), idle, &mut out, &m);
+        assert!(!quiet.holding);
+
+        // The loop read nothing for a minute because ClickHouse was down: records may wait in
+        // Kafka, nothing is concluded until the loop has read again and stayed idle.
+        let mut paused = held();
+        paused.paused(Duration::from_secs(59));
+        paused.finish_if_idle(t0 + Duration::from_secs(60), idle, &mut out, &m);
+        assert!(paused.holding);
+        paused.finish_if_idle(t0 + Duration::from_secs(70), idle, &mut out, &m);
+        assert!(
+            !paused.holding,
+            "idle once the wait is over and nothing came"
+        );
+    }
 
     #[test]
     fn notes_round_trip_and_foreign_ones_are_none() {
