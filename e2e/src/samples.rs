@@ -25,7 +25,8 @@
 //!   `diagnose` maps them to (`https://ndes-contoso.msappproxy.net/certsrv/mscep/mscep.dll`);
 //!   the device collectors declare none, so device records that name no URL carry no endpoint,
 //!   as in `diagnose` (device logs arrive at an upload endpoint in real life; these collectors
-//!   stand in for it);
+//!   stand in for it); the ingestor sends them in the record of the endpoint their log's
+//!   neighbouring lines name, so they reach the analyzer's partition of that endpoint;
 //! - the laptop's `MDMDiagReport.zip` is unpacked, as an upload endpoint would, into a folder
 //!   named like the archive path `diagnose` gives its entries: `win-laptop-42/MDMDiagReport.zip!/`.
 //!
@@ -48,6 +49,7 @@ use scepwatch_analyzer::diagnose::input::{self, Location};
 use scepwatch_analyzer::diagnose::run::{self, Correlator, Options};
 use scepwatch_analyzer::diagnose::summary::{Collector as Results, FileStatus};
 use scepwatch_analyzer::diagnose::RunReport;
+use scepwatch_analyzer::report::ReportOptions;
 use scepwatch_collector::parse::Format;
 use scepwatch_collector::source::identity;
 use scepwatch_proto::v1::{EndpointEvents, Event, SourceId, SourceKind, Watermark};
@@ -339,6 +341,156 @@ fn stream_of(path: &Path, format: Format) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What diagnose answers
+// ---------------------------------------------------------------------------------------------
+
+/// The answers of `scepwatch diagnose <inputs> --format json`, every attempt and diagnosis
+/// listed, as lines in the shape [`crate::results::Results`] reads them from ClickHouse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// `attempt_id  join  codes` lines (codes sorted, comma-separated).
+    pub attempts: BTreeSet<String>,
+    /// `diagnosis_id  code  scope_kind  scope_id  evidence` lines (evidence event IDs sorted,
+    /// comma-separated: the report lists them by time, ties in no fixed order; the ID digests
+    /// the set).
+    pub diagnoses: BTreeSet<String>,
+    /// The server → endpoint mapping the run used (`summary.mapping`, hosts with an endpoint):
+    /// what the analyzer's `[engine.server_endpoints]` must say to give the same answers.
+    pub server_endpoints: BTreeMap<String, String>,
+    /// Events parsed (`summary.totals.events`).
+    pub events: u64,
+}
+
+impl Answers {
+    /// The `[engine.server_endpoints]` section of an analyzer configuration that maps the
+    /// servers as this run did.
+    pub fn server_endpoints_toml(&self) -> String {
+        let mut t = String::from("[engine.server_endpoints]\n");
+        for (host, endpoint) in &self.server_endpoints {
+            t.push_str(&format!(
+                "{} = {}\n",
+                toml_string(host),
+                toml_string(endpoint)
+            ));
+        }
+        t
+    }
+}
+
+/// A TOML basic string (the JSON string syntax of these names is valid TOML).
+fn toml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// Runs `scepwatch diagnose <inputs> --format json --max-attempts N --max-per-code N` (the
+/// library's run and JSON renderer, with limits high enough that every attempt and diagnosis
+/// is listed) and reads the answers out of the JSON document. An error when the report does
+/// not list everything it counted.
+pub fn diagnose_answers(inputs: &[PathBuf]) -> Result<Answers, Error> {
+    let opts = Options {
+        inputs: inputs.to_vec(),
+        max_attempts: 1_000_000,
+        max_per_code: 1_000_000,
+        ..Options::default()
+    };
+    let report = run::run(&opts, &mut |_| {})
+        .map_err(|e| Error::Process(format!("diagnose over {inputs:?}: {e}")))?;
+    let mut json = Vec::new();
+    scepwatch_analyzer::report::json::render(&report, &ReportOptions::default(), &mut json)
+        .map_err(|e| Error::io("rendering the JSON report", e))?;
+    answers_of_json(&json)
+}
+
+/// The answers of a `diagnose --format json` document.
+pub fn answers_of_json(json: &[u8]) -> Result<Answers, Error> {
+    let bad = |what: &str| Error::Process(format!("the JSON report: {what}"));
+    let doc: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    let text = |v: &serde_json::Value, key: &str| -> Result<String, Error> {
+        v.get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad(&format!("no string {key:?} in {}", cut(&v.to_string()))))
+    };
+    let list = |v: &serde_json::Value, key: &str| -> Result<Vec<serde_json::Value>, Error> {
+        v.get(key)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .ok_or_else(|| bad(&format!("no list {key:?} in {}", cut(&v.to_string()))))
+    };
+    let number = |path: &str| -> Result<u64, Error> {
+        doc.pointer(path)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| bad(&format!("no number at {path}")))
+    };
+
+    let mut answers = Answers {
+        events: number("/summary/totals/events")?,
+        ..Answers::default()
+    };
+    for a in list(&doc, "attempts")? {
+        let mut codes = list(&a, "diagnoses")?
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("a code that is not a string"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        codes.sort();
+        answers.attempts.insert(format!(
+            "{}\t{}\t{}",
+            text(&a, "id")?,
+            text(&a, "join")?,
+            codes.join(",")
+        ));
+    }
+    for d in list(&doc, "diagnoses")? {
+        let scope = d
+            .get("scope")
+            .ok_or_else(|| bad("a diagnosis without scope"))?;
+        let mut evidence = list(&d, "evidence")?
+            .iter()
+            .map(|e| text(e, "event_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        evidence.sort();
+        answers.diagnoses.insert(format!(
+            "{}\t{}\t{}\t{}\t{}",
+            text(&d, "id")?,
+            text(&d, "code")?,
+            text(scope, "kind")?,
+            text(scope, "id")?,
+            evidence.join(",")
+        ));
+    }
+    let mapping = doc
+        .pointer("/summary/mapping")
+        .ok_or_else(|| bad("no summary.mapping"))?;
+    for m in list(mapping, "hosts")? {
+        let endpoint = text(&m, "endpoint")?;
+        if !endpoint.is_empty() {
+            answers.server_endpoints.insert(text(&m, "host")?, endpoint);
+        }
+    }
+    let (attempts, diagnoses) = (
+        number("/summary/attempts/total")?,
+        number("/summary/diagnoses/total")?,
+    );
+    if attempts != answers.attempts.len() as u64 || diagnoses != answers.diagnoses.len() as u64 {
+        return Err(bad(&format!(
+            "{} of {attempts} attempts and {} of {diagnoses} diagnoses listed",
+            answers.attempts.len(),
+            answers.diagnoses.len()
+        )));
+    }
+    Ok(answers)
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // What the topic holds
 // ---------------------------------------------------------------------------------------------
 
@@ -597,7 +749,8 @@ fn record_key(e: &Event) -> (String, i32, String, u64) {
 
 /// Compares what `topic` holds with what `diagnose` parsed: the same events (ID, source,
 /// position, time, endpoint, excerpt, payload), each record's key equal to its events' and
-/// watermarks' endpoint, and the same watermark sources as `diagnose`'s engine gets (files
+/// watermarks' endpoint (an event that names none may travel under an endpoint another event
+/// of its source names), and the same watermark sources as `diagnose`'s engine gets (files
 /// that yielded no event may have one or not: a note, not a problem).
 pub fn compare(parsed: &Parsed, topic: &TopicContents) -> Comparison {
     let mut c = Comparison {
@@ -612,10 +765,28 @@ pub fn compare(parsed: &Parsed, topic: &TopicContents) -> Comparison {
                 .push(format!("diagnose gave two events the ID {}", at(e)));
         }
     }
+    // An event that names no endpoint travels with its source: under an endpoint another event
+    // of its source names (ingestor/src/sink/record.rs).
+    let named: BTreeSet<(SourceKey, &str)> = topic
+        .events
+        .iter()
+        .filter(|k| !k.item.endpoint_id.is_empty())
+        .filter_map(|k| {
+            Some((
+                SourceKey::of(k.item.source.as_ref()?),
+                k.item.endpoint_id.as_str(),
+            ))
+        })
+        .collect();
     let mut got: BTreeMap<&[u8], &Event> = BTreeMap::new();
     for k in &topic.events {
         let e = &k.item;
-        if k.key != e.endpoint_id || k.record_endpoint != e.endpoint_id {
+        let with_its_source = e.endpoint_id.is_empty()
+            && k.key == k.record_endpoint
+            && e.source
+                .as_ref()
+                .is_some_and(|s| named.contains(&(SourceKey::of(s), k.key.as_str())));
+        if !with_its_source && (k.key != e.endpoint_id || k.record_endpoint != e.endpoint_id) {
             c.problems.push(format!(
                 "{} has endpoint_id {:?} but travels in a record keyed {:?} (endpoint {:?})",
                 at(e),
@@ -822,6 +993,72 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_json_answers_are_the_reports_attempts_and_diagnoses() {
+        let answers = diagnose_answers(&[samples_dir()]).unwrap();
+        let report = run::run(
+            &Options {
+                inputs: vec![samples_dir()],
+                max_attempts: 1_000_000,
+                max_per_code: 1_000_000,
+                ..Options::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(answers.attempts.len(), report.attempts.len());
+        assert_eq!(answers.diagnoses.len(), report.diagnoses.len());
+        for a in &report.attempts {
+            let line = answers
+                .attempts
+                .iter()
+                .find(|l| l.starts_with(&format!("{}\t", a.id)))
+                .unwrap();
+            let mut codes = a.diagnoses.clone();
+            codes.sort();
+            assert_eq!(
+                *line,
+                format!(
+                    "{}\t{}\t{}",
+                    a.id,
+                    scepwatch_analyzer::diagnose::summary::join_name(a.join),
+                    codes.join(",")
+                )
+            );
+        }
+        for d in &report.diagnoses {
+            let line = answers
+                .diagnoses
+                .iter()
+                .find(|l| l.starts_with(&format!("{}\t{}\t", d.id, d.code)))
+                .unwrap();
+            for e in &d.evidence {
+                assert!(line.contains(&e.event_id), "{line}");
+            }
+        }
+        assert_eq!(
+            answers.server_endpoints,
+            BTreeMap::from([
+                ("ndes01".to_owned(), ENDPOINT.to_owned()),
+                ("ndes02".to_owned(), ENDPOINT.to_owned()),
+            ])
+        );
+        assert_eq!(
+            answers.server_endpoints_toml(),
+            format!(
+                "[engine.server_endpoints]\n\"ndes01\" = \"{ENDPOINT}\"\n\"ndes02\" = \"{ENDPOINT}\"\n"
+            )
+        );
+        // A report that lists less than it counts is refused.
+        let mut json = Vec::new();
+        let mut short = report.clone();
+        short.attempts.pop();
+        scepwatch_analyzer::report::json::render(&short, &ReportOptions::default(), &mut json)
+            .unwrap();
+        let e = answers_of_json(&json).unwrap_err().to_string();
+        assert!(e.contains("attempts"), "{e}");
+    }
+
     fn keyed<T>(key: &str, item: T) -> Keyed<T> {
         Keyed {
             partition: 0,
@@ -851,6 +1088,32 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_event_naming_no_endpoint_may_travel_under_one_its_source_names() {
+        let parsed = parse_like_diagnose(&[samples_dir()]).unwrap();
+        let mut t = as_topic(&parsed);
+        let i = t
+            .events
+            .iter()
+            .position(|k| {
+                k.item.endpoint_id.is_empty()
+                    && k.item
+                        .source
+                        .as_ref()
+                        .is_some_and(|s| s.host == "android-pixel7")
+            })
+            .unwrap();
+        let e = t.events[i].item.clone();
+        t.events[i] = keyed(ENDPOINT, e.clone());
+        let c = compare(&parsed, &t);
+        assert!(c.is_identical(), "{c}");
+        let other = "https://other.example/certsrv/mscep/mscep.dll";
+        t.events[i] = keyed(other, e);
+        let c = compare(&parsed, &t);
+        assert_eq!(c.problems.len(), 1, "{c}");
+        assert!(c.problems[0].contains("travels in a record keyed"), "{c}");
     }
 
     #[test]
