@@ -60,6 +60,9 @@ pub enum ServiceError {
     /// insert).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Shutdown was asked for before the service could start.
+    #[error("stopped before Kafka and ClickHouse were ready")]
+    Stopped,
     /// The health and metrics listener could not start.
     #[error("http listener {addr}: {source}")]
     Http {
@@ -268,15 +271,45 @@ impl Service {
             topic: config.kafka.topic.clone(),
             changes: changes.clone(),
         };
-        let consumer: StreamConsumer<Ctx> =
-            consumer_config(&config.kafka).create_with_context(ctx)?;
+        let consumer: Arc<StreamConsumer<Ctx>> =
+            Arc::new(consumer_config(&config.kafka).create_with_context(ctx)?);
+        // A subscription to a topic that does not exist yet is only noticed at librdkafka's
+        // next metadata refresh (5 minutes): wait for the topic (the ingestor creates it).
+        let mut wait = Duration::from_millis(500);
+        loop {
+            let c = consumer.clone();
+            let topic = config.kafka.topic.clone();
+            let partitions = tokio::task::spawn_blocking(move || {
+                c.fetch_metadata(Some(&topic), Duration::from_secs(5))
+                    .map(|m| {
+                        m.topics()
+                            .iter()
+                            .map(|t| t.partitions().len())
+                            .sum::<usize>()
+                    })
+            })
+            .await
+            .unwrap_or(Ok(0));
+            match partitions {
+                Ok(n) if n > 0 => break,
+                Ok(_) => {
+                    warn!(topic = %config.kafka.topic, "the topic does not exist yet; waiting")
+                }
+                Err(e) => warn!(error = %e, "Kafka metadata not read; waiting"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut give_up => return Err(ServiceError::Stopped),
+            }
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
         consumer.subscribe(&[&config.kafka.topic])?;
         info!(topic = %config.kafka.topic, group = %config.kafka.group_id, "subscribed");
         shared.ready.send_replace(true);
         let outbox = Outbox::new(config.kafka.topic.clone());
         Ok(Service {
             config,
-            consumer: Arc::new(consumer),
+            consumer,
             changes,
             writer,
             shared,
@@ -312,6 +345,9 @@ impl Service {
                 biased;
                 _ = async { let _ = stop_wait.wait_for(|s| *s).await; } => break Ok(()),
                 _ = tick.tick() => {
+                    // Rebalances are seen during `recv`; a partition assigned or revoked while
+                    // no record comes (an idle topic, a slow broker) is taken in here too.
+                    self.apply_changes();
                     if let Err(e) = self.flush(false, &stop).await {
                         break Err(e);
                     }
