@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use scepwatch_analyzer::service::config::{Config, EXAMPLE};
 use scepwatch_analyzer::service::metrics::Metrics;
-use scepwatch_analyzer::service::{http, Service, Shared};
+use scepwatch_analyzer::service::{http, Service, ServiceError, Shared};
 use scepwatch_analyzer::store::migrate::migrate;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -172,7 +172,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 tracing::error!(error = %e, "http listener stopped");
             }
         });
-        let service = Service::start(config, shared, shutdown_signal()).await?;
+        let service = match Service::start(config, shared, shutdown_signal()).await {
+            Ok(s) => s,
+            Err(ServiceError::Stopped) => {
+                info!("stopped before Kafka and ClickHouse were ready");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let report = service.run(shutdown_signal()).await?;
         info!(
             records = report.records,
