@@ -16,7 +16,7 @@
 //! | `scepwatch_analyzer_store_wait_seconds` | | how long the flush in progress has waited for ClickHouse (0 between flushes; it grows while ClickHouse is down and consumption is paused) |
 //! | `scepwatch_analyzer_lag_records` | partition | high watermark − next offset to read |
 //! | `scepwatch_analyzer_commit_lag_records` | partition | high watermark − committed offset (what a restart replays) |
-//! | `scepwatch_analyzer_open_attempts` | partition | device attempts and server sessions not concluded |
+//! | `scepwatch_analyzer_open_attempts` | partition | device attempts and server sessions not concluded (this and the next two: refreshed at a flush, at most every 5 s) |
 //! | `scepwatch_analyzer_state_bytes` | partition | estimate of the engine's and detector's memory |
 //! | `scepwatch_analyzer_held_seconds` | partition | newest event time − earliest time still held |
 //! | `scepwatch_analyzer_partitions` | | partitions assigned to this instance |

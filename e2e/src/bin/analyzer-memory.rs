@@ -21,7 +21,8 @@
 //! of those sessions can close (their servers have not been read a gap past them) and no
 //! device log exists: the engine holds N open server sessions, the N attempts in progress.
 //!
-//! When every event is read and stored, and after 3 s of settling, it prints the sums over the
+//! When every event is read and stored, and after 6 s of settling (the gauges are refreshed
+//! every 5 s), it prints the sums over the
 //! partitions of `scepwatch_analyzer_open_attempts` and `scepwatch_analyzer_state_bytes`
 //! (the engine's and the spike detector's estimate), the process's `VmRSS`, `RssAnon` and
 //! `VmHWM` (`/proc/<pid>/status`), the same against the baseline, and bytes per open attempt.
@@ -370,7 +371,8 @@ fn main() -> anyhow::Result<()> {
             "  read and stored in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        std::thread::sleep(Duration::from_secs(3));
+        // The partition gauges are refreshed at most every 5 s.
+        std::thread::sleep(Duration::from_secs(6));
         let held = reading(&a, pid)?;
         a.stop().context("stopping the analyzer")?;
         if !args.keep {
