@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use scepwatch_proto::v1::batch_ack::Status as AckStatus;
+use scepwatch_proto::v1::Event;
+
+/// `n` events of a log none of whose lines in the batch names an endpoint (another site's log:
+/// an event that names none travels with its source's naming events, and this source has none).
+fn unnamed(start: u64, n: u64) -> Vec<Event> {
+    (0..n)
+        .map(|i| iis_event("ndes01", UNNAMED_PATH, start + i * 190, ""))
+        .collect()
+}
+
+const UNNAMED_PATH: &str = r"C:\inetpub\logs\LogFiles\W3SVC2\u_ex251120.log";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_one_record_per_endpoint_keyed_and_partitioned_by_endpoint() {
@@ -33,9 +44,9 @@ async fn round_trip_one_record_per_endpoint_keyed_and_partitioned_by_endpoint() 
     batch1.watermarks = vec![watermark("ndes01", ENDPOINT_A, 1_763_633_800_000_000)];
     let mut e2 = iis_events("ndes01", 200_000, 25, ENDPOINT_C);
     e2.extend(iis_events("ndes01", 30 * 190, 10, ENDPOINT_A));
-    e2.extend(iis_events("ndes01", 300_000, 5, ""));
+    e2.extend(unnamed(300_000, 5));
     let batch2 = batch("ndes01", 2, e2);
-    let mut batch3 = batch("ndes01", 3, iis_events("ndes01", 300_000 + 5 * 190, 3, ""));
+    let mut batch3 = batch("ndes01", 3, unnamed(300_000 + 5 * 190, 3));
     batch3.watermarks = vec![watermark("ndes01", ENDPOINT_B, 1_763_633_900_000_000)];
 
     let sent: Vec<_> = [&batch1, &batch2, &batch3]
