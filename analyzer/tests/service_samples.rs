@@ -68,15 +68,44 @@ fn samples() -> Options {
     }
 }
 
-fn endpoint_of(endpoint_id: &str, host: &str, mapping: &BTreeMap<String, String>) -> String {
-    if !endpoint_id.is_empty() {
-        return endpoint_id.to_string();
-    }
-    let host = host.to_ascii_lowercase();
-    mapping
-        .get(&host)
-        .cloned()
-        .unwrap_or_else(|| format!("host:{host}"))
+/// The Kafka key the ingestor gives an event: its endpoint; for one that names none, the
+/// endpoint of the nearest event in time of its source that names one (ingestor
+/// `sink::record`), else its host's mapping; else the empty key.
+fn keys(items: &[Item], mapping: &BTreeMap<String, String>) -> Vec<String> {
+    let source = |i: &Item| match i {
+        Item::Event(e) => e.source.clone().unwrap_or_default(),
+        Item::Watermark(w) => w.source.clone().unwrap_or_default(),
+    };
+    let named: Vec<(scepwatch_proto::v1::SourceId, i64, String)> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Event(e) if !e.endpoint_id.is_empty() => {
+                Some((source(i), e.event_time_us, e.endpoint_id.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    items
+        .iter()
+        .map(|i| {
+            let (own, time) = match i {
+                Item::Event(e) => (e.endpoint_id.as_str(), e.event_time_us),
+                Item::Watermark(w) => (w.endpoint_id.as_str(), w.read_up_to_us),
+            };
+            if !own.is_empty() {
+                return own.to_string();
+            }
+            let src = source(i);
+            let nearest = named
+                .iter()
+                .filter(|(s, _, _)| *s == src)
+                .min_by_key(|(_, t, _)| (t - time).abs())
+                .map(|(_, _, ep)| ep.clone());
+            nearest
+                .or_else(|| mapping.get(&src.host.to_ascii_lowercase()).cloned())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The recorded stream as records: runs of one endpoint, cut after each watermark (which
@@ -85,25 +114,8 @@ fn records(items: &[Item], mapping: &BTreeMap<String, String>) -> Vec<(String, E
     let mut out: Vec<(String, EndpointEvents)> = Vec::new();
     let mut cur: Option<(String, EndpointEvents)> = None;
     let mut seq = 0u64;
-    for item in items {
-        let (ep, is_wm) = match item {
-            Item::Event(e) => (
-                endpoint_of(
-                    &e.endpoint_id,
-                    e.source.as_ref().map_or("", |s| &s.host),
-                    mapping,
-                ),
-                false,
-            ),
-            Item::Watermark(w) => (
-                endpoint_of(
-                    &w.endpoint_id,
-                    w.source.as_ref().map_or("", |s| &s.host),
-                    mapping,
-                ),
-                true,
-            ),
-        };
+    for (item, ep) in items.iter().zip(keys(items, mapping)) {
+        let is_wm = matches!(item, Item::Watermark(_));
         if cur
             .as_ref()
             .is_some_and(|(k, r)| *k != ep || r.events.len() >= 200)
