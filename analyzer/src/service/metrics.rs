@@ -20,6 +20,7 @@
 //! | `scepwatch_analyzer_state_bytes` | partition | estimate of the engine's and detector's memory |
 //! | `scepwatch_analyzer_held_seconds` | partition | newest event time − earliest time still held |
 //! | `scepwatch_analyzer_partitions` | | partitions assigned to this instance |
+//! | `scepwatch_analyzer_at_end` | partition | 1 while the partition has been read to its end (Kafka's partition EOF, nothing read since), 0 otherwise |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub struct Metrics {
     pub held_seconds: Family<PartitionLabel, Gauge<f64, AtomicU64>>,
     /// Partitions assigned.
     pub partitions: Gauge,
+    /// 1 while a partition has been read to its end.
+    pub at_end: Family<PartitionLabel, Gauge>,
 }
 
 impl Metrics {
@@ -126,6 +129,7 @@ impl Metrics {
             state_bytes: Family::default(),
             held_seconds: Family::default(),
             partitions: Gauge::default(),
+            at_end: Family::default(),
             registry: Registry::default(),
         };
         r.register("records", "Kafka records read", m.records.clone());
@@ -222,5 +226,6 @@ impl Metrics {
         self.open_attempts.remove(&l);
         self.state_bytes.remove(&l);
         self.held_seconds.remove(&l);
+        self.at_end.remove(&l);
     }
 }

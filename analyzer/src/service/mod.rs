@@ -358,7 +358,7 @@ impl Service {
                         Ok(m) => self.take(&m),
                         Err(KafkaError::PartitionEOF(p)) => {
                             if let Some(part) = self.parts.get_mut(&p) {
-                                part.reached_end();
+                                part.reached_end(&self.shared.metrics);
                             }
                         }
                         Err(e) => warn!(error = %e, "Kafka consumer error"),

@@ -125,7 +125,10 @@ impl Partition {
         let mut counts = Counts::default();
         m.records.inc();
         self.last_input = Instant::now();
-        self.at_end = false;
+        if self.at_end {
+            self.at_end = false;
+            m.at_end.get_or_create(&self.label()).set(0);
+        }
         let place = RecordPlace {
             partition: rec.partition,
             offset: rec.offset,
@@ -298,8 +301,15 @@ impl Partition {
     }
 
     /// Notes that the partition has been read to its end.
-    pub fn reached_end(&mut self) {
+    pub fn reached_end(&mut self, m: &Metrics) {
         self.at_end = true;
+        m.at_end.get_or_create(&self.label()).set(1);
+    }
+
+    fn label(&self) -> PartitionLabel {
+        PartitionLabel {
+            partition: self.partition,
+        }
     }
 
     /// Notes that the loop read nothing for `waited` because a flush waited for ClickHouse:
