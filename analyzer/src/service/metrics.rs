@@ -206,6 +206,11 @@ impl Metrics {
             "Partitions assigned to this instance",
             m.partitions.clone(),
         );
+        r.register(
+            "at_end",
+            "1 while the partition has been read to its end, 0 otherwise",
+            m.at_end.clone(),
+        );
         let mut m = m;
         m.registry = root;
         Arc::new(m)
