@@ -303,6 +303,36 @@ impl Analyzer {
     }
 }
 
+/// The offsets `group` has committed for `topic`, by partition (partitions without a commit
+/// are left out), read with an OffsetFetch request by a client that does not join the group.
+pub fn group_offsets(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+) -> Result<std::collections::BTreeMap<i32, i64>, Error> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let partitions = crate::broker::partitions_of(&consumer, topic)?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(got
+        .elements_for_topic(topic)
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
