@@ -264,20 +264,23 @@ impl Analyzer {
         &mut self.process
     }
 
-    /// True when it has read every record of its partitions: every partition's lag gauge is
-    /// present and 0 (the gauges are refreshed every 5 s), and it has read something.
+    /// True when it has read every record of its partitions: each of the partitions it holds
+    /// reports being read to its end (`scepwatch_analyzer_at_end`, set from Kafka's partition
+    /// EOF without asking the broker), and it has read something.
     pub fn caught_up(&self) -> bool {
         let Ok(m) = self.metrics() else {
             return false;
         };
-        let lags: Vec<f64> = m
+        let ends: Vec<f64> = m
             .text()
             .lines()
-            .filter(|l| l.starts_with("scepwatch_analyzer_lag_records{"))
+            .filter(|l| l.starts_with("scepwatch_analyzer_at_end{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
             .collect();
-        !lags.is_empty()
-            && lags.iter().all(|l| *l == 0.0)
+        let partitions = m.get("scepwatch_analyzer_partitions");
+        partitions > 0.0
+            && ends.len() as f64 == partitions
+            && ends.iter().all(|e| *e == 1.0)
             && m.get("scepwatch_analyzer_records_total") > 0.0
     }
 
