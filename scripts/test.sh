@@ -59,6 +59,8 @@ scripts/clickhouse.sh start
 started=$(now_us)
 scripts/chdb-check.sh --both analyzer/schema/0*.sql analyzer/schema/testdata/sample_rows.sql \
   analyzer/schema/queries/*.sql analyzer/schema/testdata/replay_check.sql
+# The retention TTL the service sets on servers that have table TTLs (current ClickHouse only).
+scripts/chdb-check.sh analyzer/schema/0*.sql analyzer/schema/testdata/retention_ttl.sql
 echo "test.sh: schema and queries checked on both engines in $(elapsed "$started") s" >&2
 
 # The analyzer's service (Kafka in, ClickHouse out) is behind its `service` feature, off by

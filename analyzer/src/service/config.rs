@@ -53,6 +53,9 @@ url = "http://127.0.0.1:8123"
 database = "scepwatch"
 # user = "scepwatch"
 # password = "..."
+# Keep raw events (and rejects) this many days; left out: for ever. A table TTL on ClickHouse
+# 19.6+, whole months dropped on older servers (docs/analyzer.md).
+# raw_retention_days = 90
 
 [engine]
 # A side's events further apart than this start a new attempt.

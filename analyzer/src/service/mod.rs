@@ -266,6 +266,13 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
+        if let Some(days) = config.clickhouse.raw_retention_days {
+            tokio::spawn(retention_loop(
+                client.clone(),
+                config.clickhouse.database.clone(),
+                days,
+            ));
+        }
         let changes = Arc::new(Mutex::new(Vec::new()));
         let ctx = Ctx {
             topic: config.kafka.topic.clone(),
@@ -544,6 +551,23 @@ impl Service {
             Err(e) => warn!(error = %e, "offset commit failed"),
         }
         Ok(())
+    }
+}
+
+/// Raw-row retention ([`crate::store::retention`]): a TTL once on servers that have them;
+/// otherwise expired monthly partitions dropped now and every hour. Failures are logged and
+/// tried again at the next hour: retention never stops the service.
+async fn retention_loop(client: clickhouse::Client, database: String, days: u32) {
+    loop {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match crate::store::retention::apply(&client, &database, days, now).await {
+            Ok(crate::store::retention::Retention::Ttl { .. }) => return,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "raw-row retention failed; trying again in an hour"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
 

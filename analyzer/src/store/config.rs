@@ -41,6 +41,10 @@ pub struct StoreConfig {
     pub retry_max_ms: u64,
     /// Compress inserted rows with LZ4 (ClickHouse's block framing, `decompress=1`).
     pub compression: bool,
+    /// Days raw rows (`events`, `rejects`) are kept; absent: for ever. A TTL on servers that
+    /// have them (19.6+), whole monthly partitions dropped on older ones
+    /// ([`super::retention`]).
+    pub raw_retention_days: Option<u32>,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +58,7 @@ impl Default for StoreConfig {
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
             compression: true,
+            raw_retention_days: None,
         }
     }
 }
@@ -69,6 +74,7 @@ impl fmt::Debug for StoreConfig {
             .field("retry_initial_ms", &self.retry_initial_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .field("compression", &self.compression)
+            .field("raw_retention_days", &self.raw_retention_days)
             .finish()
     }
 }
@@ -89,6 +95,12 @@ impl StoreConfig {
             )));
         }
         check_identifier("clickhouse.database", &self.database)?;
+        if self.raw_retention_days == Some(0) {
+            return Err(StoreError::Config(
+                "clickhouse.raw_retention_days must be at least 1 (leave it out to keep raw rows)"
+                    .into(),
+            ));
+        }
         if self.insert_timeout_secs == 0 {
             return Err(StoreError::Config(
                 "clickhouse.insert_timeout_secs must be at least 1".into(),
