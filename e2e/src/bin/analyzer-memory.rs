@@ -22,10 +22,11 @@
 //! device log exists: the engine holds N open server sessions, the N attempts in progress.
 //!
 //! When every event is read and stored, and after 6 s of settling (the gauges are refreshed
-//! every 5 s), it prints the sums over the
-//! partitions of `scepwatch_analyzer_open_attempts` and `scepwatch_analyzer_state_bytes`
-//! (the engine's and the spike detector's estimate), the process's `VmRSS`, `RssAnon` and
-//! `VmHWM` (`/proc/<pid>/status`), the same against the baseline, and bytes per open attempt.
+//! every 5 s), it prints the sums over the partitions of `scepwatch_analyzer_open_attempts` and
+//! `scepwatch_analyzer_state_bytes` (the engine's and the spike detector's estimate), the
+//! process's `VmRSS`, `RssAnon` and `VmHWM` (`/proc/<pid>/status`), the same against the
+//! baseline, and bytes per open attempt; with two sizes or more, also the increase per open
+//! attempt from the smallest to the largest.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -77,6 +78,11 @@ struct Args {
     /// Use this running broker instead of starting one.
     #[arg(long)]
     bootstrap: Option<String>,
+    /// `service.flush_events` of the analyzer (its default, 50,000, when not given): the rows
+    /// of up to that many events are built before a flush stores them, and their buffers are
+    /// kept for the next.
+    #[arg(long)]
+    flush_events: Option<u64>,
     /// `RUST_LOG` of the analyzer.
     #[arg(long, default_value = "info")]
     log: String,
@@ -334,6 +340,7 @@ fn main() -> anyhow::Result<()> {
         ch.execute(&format!("DROP DATABASE IF EXISTS {db}"))?;
         let mut o = AnalyzerOptions::new(broker.bootstrap(), &topic, ch.url(), &db);
         o.idle_finish_secs = Some(3600);
+        o.flush_events = args.flush_events;
         o.log_filter = args.log.clone();
         let mut a = Analyzer::start(&root.join(format!("analyzer-{n}")), &o)?;
         let pid = a.process().pid().context("analyzer not running")?;
