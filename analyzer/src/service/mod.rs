@@ -140,7 +140,16 @@ struct Ctx {
     changes: Arc<Mutex<Vec<Change>>>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            // Reading a partition to its end is news, not an error (the loop takes it from
+            // the stream too).
+            KafkaError::PartitionEOF(p) => debug!(partition = p, "read to the end"),
+            e => warn!(error = %e, reason, "Kafka client error"),
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
