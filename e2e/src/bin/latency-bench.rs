@@ -621,6 +621,7 @@ struct Seen {
     max_event_version: i64,
     max_event_second: i64,
     max_attempt_version: i64,
+    max_attempt_end: i64,
     max_diagnosis_version: i64,
 }
 
@@ -632,13 +633,17 @@ impl Seen {
     /// One round of the three queries; `full` reads every row (the final sweep).
     fn poll(&mut self, ch: &ClickHouse, db: &str, full: bool) -> anyhow::Result<()> {
         let round = Instant::now();
-        let (ev_version, ev_bound, at_version, dg_version) = if full {
-            (0, 0, 0, 0)
+        let (ev_version, ev_bound, at_version, at_bound, dg_version) = if full {
+            (0, 0, 0, 0, 0)
         } else {
             (
                 self.max_event_version,
-                (self.max_event_second - 30).max(0),
+                // One source read in order and stored in order: once a second's events are
+                // seen, the earlier seconds' are stored (the final sweep counts any miss).
+                (self.max_event_second - 2).max(0),
                 self.max_attempt_version,
+                // Attempts span under 3 s and conclude in the order of their ends.
+                (self.max_attempt_end - 30).max(0),
                 self.max_diagnosis_version,
             )
         };
@@ -670,11 +675,12 @@ impl Seen {
         let rows = ch.query_rows(&format!(
             "SELECT attempt_id, ifNull(client_ip, ''), toUInt32(end_time), \
              arrayStringConcat(diagnosis_codes, ','), retracted, version FROM {db}.attempts \
-             WHERE version > {at_version}"
+             WHERE start_time >= toDateTime({at_bound}) AND version > {at_version}"
         ))?;
         for r in rows {
             let version_us = num(r.get(5));
             self.max_attempt_version = self.max_attempt_version.max(version_us);
+            self.max_attempt_end = self.max_attempt_end.max(num(r.get(2)));
             let id = r.first().cloned().unwrap_or_default();
             self.attempts.entry(id).or_insert_with(|| AttemptSeen {
                 client_ip: r.get(1).cloned().unwrap_or_default(),
@@ -1338,6 +1344,7 @@ fn report(
     let mut wrong_end = 0u64;
     let mut retracted = 0u64;
     let mut failing_without_diagnosis = 0u64;
+    let mut concluding_seconds = std::collections::HashSet::new();
     let mut by_ip: HashMap<u32, (&String, &AttemptSeen)> = HashMap::new();
     for (id, a) in &seen.attempts {
         if a.retracted {
@@ -1383,6 +1390,7 @@ fn report(
         let latency = ms(visible - concluded_us);
         all.push(latency);
         if rec.outcome.fails() {
+            concluding_seconds.insert(rec.end_second);
             if a.codes.is_empty() {
                 failing_without_diagnosis += 1;
             }
@@ -1419,6 +1427,11 @@ fn report(
     println!(
         "  (b) diagnosis latency, failing attempts:        {}",
         diag.line()
+    );
+    println!(
+        "      (the attempts that end in the same second are concluded by the same line: {} \
+         concluding lines)",
+        concluding_seconds.len()
     );
     println!(
         "      every attempt (the enrolled ones too):      {}",
