@@ -22,7 +22,7 @@ use support::service::{config, wait_until, Running};
 const ENDPOINT: &str = "https://ndes.contoso.com/certsrv/mscep/mscep.dll";
 const SCHEMA: &str = "scepwatch.v1.EndpointEvents";
 /// 2026-11-20 10:00:00 UTC.
-const T0: i64 = 1_763_632_800_000_000;
+const T0: i64 = 1_795_168_800_000_000;
 
 fn source() -> SourceId {
     SourceId {

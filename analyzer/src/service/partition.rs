@@ -27,6 +27,11 @@ pub const SCHEMA: &str = "scepwatch.v1.EndpointEvents";
 /// fixed for its offset, so a replay rejects the same events.
 pub const MAX_FUTURE_US: i64 = 24 * 3600 * 1_000_000;
 
+/// Event time after which the spike detector is advanced within a flush (see
+/// `Partition::keep_spike_detector_up`); well below its `max_ahead_minutes` less its allowed
+/// lateness (30 and 5 minutes by default).
+pub const SPIKE_STEP_US: i64 = 10 * 60 * 1_000_000;
+
 /// How often a partition's gauges (open attempts, state bytes, held seconds) are refreshed, as
 /// the lag gauges are.
 pub const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
@@ -77,6 +82,11 @@ pub struct Partition {
     /// Newest event time of any kind.
     newest: Option<i64>,
     late_seen: u64,
+    /// How far past the newest server time the spike detector is advanced when an idle
+    /// partition is concluded: its allowed lateness, then enough quiet minutes to close.
+    spike_tail_us: i64,
+    /// Server progress the spike detector was last advanced to.
+    spike_advanced: Option<i64>,
     /// When the gauges were last set ([`Partition::export_gauges`]).
     gauges_at: Option<Instant>,
 }
@@ -91,6 +101,9 @@ impl Partition {
         if let Some(point) = note.engine_since {
             e.replay_from(point);
         }
+        let spike_tail = spike
+            .allowed_lateness_us
+            .saturating_add((i64::from(spike.quiet_minutes) + 1) * crate::spike::MINUTE_US);
         let spike = match note.spike_since {
             Some(since) => SpikeDetector::resume(spike.clone(), since),
             None => SpikeDetector::new(spike.clone()),
@@ -116,6 +129,8 @@ impl Partition {
             newest: None,
             late_seen: 0,
             gauges_at: None,
+            spike_tail_us: spike_tail,
+            spike_advanced: None,
         }
     }
 
@@ -211,6 +226,7 @@ impl Partition {
                 out.health_fact(event, &endpoint, codes);
             }
             self.observe_server(event, &endpoint);
+            self.keep_spike_detector_up(out, m);
             self.engine.push(event);
             latest = Some(latest.map_or(event.event_time_us, |l| l.max(event.event_time_us)));
         }
@@ -277,6 +293,26 @@ impl Partition {
         self.server_progress = Some(self.server_progress.map_or(t, |p| p.max(t)));
     }
 
+    /// Advances the spike detector within a record when the servers' logs moved on by
+    /// [`SPIKE_STEP_US`] since it last was: one flush can hold hours of event time (a replay, a
+    /// backlog after an outage), and the detector drops responses more than its
+    /// `max_ahead_minutes` ahead of its first minute not judged yet.
+    fn keep_spike_detector_up(&mut self, out: &mut Outbox, m: &Metrics) {
+        let Some(p) = self.server_progress else {
+            return;
+        };
+        if self
+            .spike_advanced
+            .is_some_and(|a| p.saturating_sub(a) < SPIKE_STEP_US)
+        {
+            return;
+        }
+        let mut incidents = Vec::new();
+        self.spike.advance(p, &mut incidents);
+        self.spike_advanced = Some(p);
+        self.incidents(incidents, out, m);
+    }
+
     /// Concludes what the progress read so far allows.
     pub fn advance(&mut self, out: &mut Outbox, m: &Metrics) {
         if !self.dirty {
@@ -295,6 +331,7 @@ impl Partition {
         }
         if let Some(p) = self.server_progress {
             self.spike.advance(p, &mut incidents);
+            self.spike_advanced = Some(p);
         }
         self.incidents(incidents, out, m);
         self.count_late(m);
@@ -344,6 +381,12 @@ impl Partition {
                 incidents: &mut incidents,
             };
             engine.finish(&mut sink);
+        }
+        // The servers went quiet too: their last minutes are judged and open incidents close,
+        // as the engine's held attempts are concluded.
+        if let Some(p) = self.server_progress {
+            self.spike
+                .advance(p.saturating_add(self.spike_tail_us), &mut incidents);
         }
         self.incidents(incidents, out, m);
         m.late_events
