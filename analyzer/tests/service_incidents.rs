@@ -73,8 +73,7 @@ async fn a_503_spike_is_stored_as_an_incident() {
     // 70 minutes at 30 requests a minute, all 200 but one in a hundred 500; from minute 60 to
     // 65, 40 of them a minute answered 503.
     let mut pos = 0u64;
-    let mut seq = 0u64;
-    for minute in 0..70i64 {
+    for (seq, minute) in (1u64..).zip(0..70i64) {
         let mut events = Vec::new();
         let spike = (60..65).contains(&minute);
         let n = if spike { 60 } else { 30 };
@@ -82,13 +81,12 @@ async fn a_503_spike_is_stored_as_an_incident() {
             let t = T0 + minute * MINUTE + i64::from(k) * (MINUTE / i64::from(n));
             let status = match (spike, k) {
                 (true, k) if k < 40 => 503,
-                (false, k) if (pos + u64::from(k)) % 100 == 0 => 500,
+                (false, k) if (pos + u64::from(k)).is_multiple_of(100) => 500,
                 _ => 200,
             };
             events.push(request(pos, t, status, k));
             pos += 180;
         }
-        seq += 1;
         let last = events.last().map_or(0, |e| e.event_time_us);
         let record = EndpointEvents {
             endpoint_id: ENDPOINT.into(),

@@ -140,9 +140,11 @@ async fn bad_records_and_events_go_to_rejects_and_consumption_goes_on() {
         service.metric("scepwatch_analyzer_rejects_total{reason=\"time_out_of_range\"}"),
         3.0
     );
-    wait_until("the partition reported read to its end", Duration::from_secs(30), || {
-        service.metric("scepwatch_analyzer_at_end{partition=\"0\"}") == 1.0
-    })
+    wait_until(
+        "the partition reported read to its end",
+        Duration::from_secs(30),
+        || service.metric("scepwatch_analyzer_at_end{partition=\"0\"}") == 1.0,
+    )
     .await;
     let report = service.stop().await;
     assert_eq!(report.records, 5);

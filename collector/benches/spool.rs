@@ -51,7 +51,7 @@ fn append_bench(c: &mut Criterion, name: &str, len: usize, fsync: Fsync, ack_eve
     g.bench_function(name, |b| {
         b.iter(|| {
             let seq = spool.append(black_box(&payload)).expect("append");
-            if (seq + 1) % ack_every == 0 {
+            if (seq + 1).is_multiple_of(ack_every) {
                 spool.ack(seq).expect("ack");
             }
         })

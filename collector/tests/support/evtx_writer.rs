@@ -189,7 +189,7 @@ fn put_record(chunk: &mut Vec<u8>, record: &Record) {
     binxml.push(token::END_OF_STREAM);
     chunk.extend_from_slice(&binxml);
     // Records are 8-byte aligned; the padding sits after the end of the stream.
-    while (chunk.len() + 4 - start) % 8 != 0 {
+    while !(chunk.len() + 4 - start).is_multiple_of(8) {
         chunk.push(0);
     }
     let size = (chunk.len() + 4 - start) as u32;
