@@ -25,7 +25,7 @@ elapsed() {
 if [ "${1:-}" = "--broker-outage" ]; then
   # Only the broker-outage test (it is also the last step of the full run).
   scripts/kafka.sh start
-  cargo test -p scepwatch-e2e -- --ignored --test-threads=1
+  cargo test -p scepwatch-e2e --test broker_outage -- --ignored --test-threads=1
   exit
 fi
 
@@ -72,5 +72,7 @@ cargo test -p scepwatch-proto --features grpc "$@"
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc "${features[@]}" "$@"
 # The broker-outage test (e2e/tests/broker_outage.rs) kills the shared broker for 60 s, so it
-# runs alone, after everything else that uses the broker.
-cargo test -p scepwatch-e2e -- --ignored --test-threads=1
+# runs alone, after everything else that uses the broker. The analyzer's kill, rebalance and
+# ClickHouse-outage tests are ignored too and not run here yet (their reasons are in their
+# #[ignore]); `cargo test -p scepwatch-e2e -- --ignored --test-threads=1` runs them all.
+cargo test -p scepwatch-e2e --test broker_outage -- --ignored --test-threads=1

@@ -33,6 +33,7 @@ fn options(bootstrap: &str, topic: &str, ch: &str, db: &str, group: &str) -> Ana
 }
 
 #[test]
+#[ignore = "about 15 minutes on the 2-core CI machine (two analyzer runs over 1,000,000 events at 2,500 events/s, bound by the test broker): not in CI until the analyzer reads while it stores (issue 5); run with --ignored"]
 fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
     if broker::bootstrap().is_none() {
         return;
