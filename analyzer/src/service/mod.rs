@@ -11,7 +11,9 @@
 //! 2. **Flush** every `flush_interval` or `flush_events`: each partition's engine concludes what
 //!    its sources' progress allows (attempts, diagnoses), the spike detector what its minutes
 //!    allow (incidents), and all the rows are inserted ([`outbox`]), retried until ClickHouse
-//!    takes them. Nothing is read while a flush waits: a ClickHouse outage pauses consumption.
+//!    takes them. The insert runs on a task of its own while the loop reads on into the next
+//!    flush's rows; at most one flush is in flight, so when ClickHouse is slow or down the
+//!    loop stops reading once the next flush is full: an outage pauses consumption.
 //! 3. **Commit**, per partition, the offset of the first record still needed
 //!    ([`offsets`]): below it every record's events are stored and no held state (open
 //!    attempts, baselines) was built from them. A restart or a rebalance replays from there
@@ -47,7 +49,7 @@ use crate::store::migrate::migrate;
 use crate::store::writer::Writer;
 use config::Config;
 use metrics::{Metrics, PartitionLabel};
-use outbox::Outbox;
+use outbox::{Outbox, Rows};
 use partition::{Incoming, Partition};
 
 /// Why the service stopped with an error.
@@ -60,6 +62,9 @@ pub enum ServiceError {
     /// insert).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The task storing a flush panicked.
+    #[error("the flush task failed: {0}")]
+    FlushTask(#[from] tokio::task::JoinError),
     /// Shutdown was asked for before the service could start.
     #[error("stopped before Kafka and ClickHouse were ready")]
     Stopped,
@@ -238,7 +243,28 @@ pub struct Service {
     shared: Arc<Shared>,
     parts: BTreeMap<i32, Partition>,
     outbox: Outbox,
+    /// The flush being stored, when one is.
+    in_flight: Option<InFlight>,
+    /// When the last flush was prepared.
+    last_flush: Instant,
     report: RunReport,
+}
+
+/// A flush whose rows a task is storing; its offsets are committed once they are stored.
+struct InFlight {
+    task: tokio::task::JoinHandle<(Rows, Result<(), crate::store::StoreError>)>,
+    /// Partition, offset and metadata.
+    commits: Vec<(i32, i64, String)>,
+}
+
+/// Completes with the flush in flight's outcome; never when there is none.
+async fn landed(
+    f: &mut Option<InFlight>,
+) -> Result<(Rows, Result<(), crate::store::StoreError>), tokio::task::JoinError> {
+    match f {
+        Some(f) => (&mut f.task).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Service {
@@ -331,6 +357,8 @@ impl Service {
             shared,
             parts: BTreeMap::new(),
             outbox,
+            in_flight: None,
+            last_flush: Instant::now(),
             report: RunReport::default(),
         })
     }
@@ -342,8 +370,10 @@ impl Service {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<RunReport, ServiceError> {
-        let (stop_tx, stop) = watch::channel(false);
-        let mut stop_wait = stop.clone();
+        let (stop_tx, mut stop_wait) = watch::channel(false);
+        // Flushes retry until ClickHouse takes their rows, or until this turns true: the
+        // shutdown time after shutdown began (or a second signal).
+        let (abandon_tx, abandon) = watch::channel(false);
         let stopper = tokio::spawn(async move {
             shutdown.await;
             stop_tx.send_replace(true);
@@ -360,12 +390,24 @@ impl Service {
             tokio::select! {
                 biased;
                 _ = async { let _ = stop_wait.wait_for(|s| *s).await; } => break Ok(()),
+                done = landed(&mut self.in_flight) => {
+                    if let Err(e) = self.landed(done, false) {
+                        break Err(e);
+                    }
+                    // A flush that came due while this one was stored starts at once.
+                    if self.last_flush.elapsed() >= self.config.flush_interval
+                        || self.outbox.events() >= self.config.flush_events
+                    {
+                        self.apply_changes();
+                        self.flush(&abandon);
+                    }
+                }
                 _ = tick.tick() => {
                     // Rebalances are seen during `recv`; a partition assigned or revoked while
                     // no record comes (an idle topic, a slow broker) is taken in here too.
                     self.apply_changes();
-                    if let Err(e) = self.flush(false, &stop).await {
-                        break Err(e);
+                    if self.in_flight.is_none() {
+                        self.flush(&abandon);
                     }
                 }
                 msg = consumer.recv() => {
@@ -380,9 +422,11 @@ impl Service {
                         Err(e) => warn!(error = %e, "Kafka consumer error"),
                     }
                     if self.outbox.events() >= self.config.flush_events {
-                        if let Err(e) = self.flush(false, &stop).await {
+                        // Full: reading stops until the flush in flight is stored.
+                        if let Err(e) = self.wait_in_flight(false).await {
                             break Err(e);
                         }
+                        self.flush(&abandon);
                     }
                 }
             }
@@ -393,14 +437,13 @@ impl Service {
         let result = match result {
             Ok(()) => {
                 info!("shutting down: storing the last batch");
-                // A second signal, or the shutdown time, ends the last flush's retries.
-                let (last_tx, last_rx) = watch::channel(false);
+                // The shutdown time ends the retries of the flush in flight and of the last.
                 let deadline = self.config.shutdown;
                 let timer = tokio::spawn(async move {
                     tokio::time::sleep(deadline).await;
-                    last_tx.send_replace(true);
+                    abandon_tx.send_replace(true);
                 });
-                let r = self.flush(true, &last_rx).await;
+                let r = self.last_flush(&abandon).await;
                 timer.abort();
                 r
             }
@@ -409,7 +452,7 @@ impl Service {
         match result {
             Ok(()) => {}
             Err(ServiceError::Store(crate::store::StoreError::GaveUp { .. })) => {
-                self.report.rows_left = self.outbox.rows();
+                self.report.rows_left += self.outbox.rows();
                 warn!(
                     rows = self.report.rows_left,
                     "stopped while ClickHouse did not take the last rows; their offsets are not \
@@ -442,6 +485,11 @@ impl Service {
                     // never past anything not stored or still needed.
                     info!(partitions = ?ps, "partitions revoked");
                     for p in ps {
+                        // The flush in flight may not commit for them any more: the next
+                        // owner may have committed a later offset by the time it lands.
+                        if let Some(f) = self.in_flight.as_mut() {
+                            f.commits.retain(|(q, _, _)| *q != p);
+                        }
                         self.parts.remove(&p);
                         self.shared.metrics.forget_partition(p);
                     }
@@ -482,57 +530,128 @@ impl Service {
         self.report.events += counts.events;
     }
 
-    /// Concludes, stores and commits. `last`: the final flush of a shutdown (idle partitions
-    /// are not finished, offsets are committed synchronously).
-    async fn flush(
-        &mut self,
-        last: bool,
-        stop: &watch::Receiver<bool>,
-    ) -> Result<(), ServiceError> {
+    /// Concludes what each partition allows and starts storing the rows, with the offsets to
+    /// commit once they are stored. Only when no flush is in flight. The task retries until
+    /// ClickHouse takes the rows or `abandon` turns true.
+    fn flush(&mut self, abandon: &watch::Receiver<bool>) {
+        debug_assert!(self.in_flight.is_none());
         let now = Instant::now();
+        self.last_flush = now;
         let metrics = self.shared.metrics.clone();
         for part in self.parts.values_mut() {
             part.advance(&mut self.outbox, &metrics);
-            if !last {
-                part.finish_if_idle(now, self.config.idle_finish, &mut self.outbox, &metrics);
-            }
+            part.finish_if_idle(now, self.config.idle_finish, &mut self.outbox, &metrics);
         }
-        // The offsets to commit once the rows are stored.
-        let mut commits: Vec<(i32, i64, String)> = Vec::new();
+        let commits = self.commit_points();
+        if self.outbox.rows() == 0 && commits.is_empty() {
+            return;
+        }
+        let mut rows = self.outbox.take();
+        let span = info_span!("flush", rows = rows.len(), events = rows.events());
+        self.shared
+            .flush_started_ms
+            .store(now_ms().max(1), Ordering::Relaxed);
+        let writer = self.writer.clone();
+        let abandon = abandon.clone();
+        let task = tokio::spawn(
+            async move {
+                let r = rows.store(&writer, &metrics, &abandon).await;
+                (rows, r)
+            }
+            .instrument(span),
+        );
+        self.in_flight = Some(InFlight { task, commits });
+    }
+
+    /// The offsets to commit once the rows built so far are stored, and the gauges.
+    fn commit_points(&mut self) -> Vec<(i32, i64, String)> {
+        let mut commits = Vec::new();
         for (p, part) in self.parts.iter_mut() {
             if let Some(o) = part.commit_point() {
                 commits.push((*p, o, part.commit_note()));
             }
-            part.export_gauges(&metrics);
+            part.export_gauges(&self.shared.metrics);
         }
-        if self.outbox.rows() == 0 && commits.is_empty() {
+        commits
+    }
+
+    /// Waits for the flush in flight, reading nothing meanwhile, and commits its offsets.
+    async fn wait_in_flight(&mut self, last: bool) -> Result<(), ServiceError> {
+        if self.in_flight.is_none() {
             return Ok(());
         }
-        let span = info_span!(
-            "flush",
-            rows = self.outbox.rows(),
-            events = self.outbox.events()
-        );
-        self.shared
-            .flush_started_ms
-            .store(now_ms().max(1), Ordering::Relaxed);
-        let store_started = Instant::now();
-        let stored = self
-            .outbox
-            .store(&self.writer, &metrics, stop)
-            .instrument(span)
-            .await;
-        self.shared.flush_started_ms.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        let done = landed(&mut self.in_flight).await;
         // Nothing was read while the rows waited for ClickHouse: that silence is not the
         // sources' (an outage would otherwise conclude every partition at the next flush).
-        let waited = store_started.elapsed();
+        let waited = started.elapsed();
         for part in self.parts.values_mut() {
             part.paused(waited);
         }
-        stored?;
-        self.report.flushes += 1;
-        if commits.is_empty() {
+        self.landed(done, last)
+    }
+
+    /// Takes the outcome of the flush in flight: commits its offsets once its rows are stored.
+    /// `last`: the commit is synchronous (shutdown).
+    fn landed(
+        &mut self,
+        done: Result<(Rows, Result<(), crate::store::StoreError>), tokio::task::JoinError>,
+        last: bool,
+    ) -> Result<(), ServiceError> {
+        self.shared.flush_started_ms.store(0, Ordering::Relaxed);
+        let Some(flight) = self.in_flight.take() else {
             return Ok(());
+        };
+        let (rows, stored) = done?;
+        if let Err(e) = stored {
+            self.report.rows_left = rows.len();
+            return Err(e.into());
+        }
+        self.report.flushes += 1;
+        self.commit(flight.commits, last);
+        Ok(())
+    }
+
+    /// The final flush of a shutdown: the one in flight, then everything read since, stored
+    /// and committed synchronously. Idle partitions are not finished (their state is held
+    /// by the commit's metadata; the next owner replays it).
+    async fn last_flush(&mut self, abandon: &watch::Receiver<bool>) -> Result<(), ServiceError> {
+        if let Some(f) = self.in_flight.as_mut() {
+            // Its task gives up when `abandon` does.
+            let done = (&mut f.task).await;
+            self.landed(done, true)?;
+        }
+        let metrics = self.shared.metrics.clone();
+        for part in self.parts.values_mut() {
+            part.advance(&mut self.outbox, &metrics);
+        }
+        let commits = self.commit_points();
+        if self.outbox.rows() == 0 && commits.is_empty() {
+            return Ok(());
+        }
+        let mut rows = self.outbox.take();
+        let span = info_span!(
+            "flush",
+            rows = rows.len(),
+            events = rows.events(),
+            last = true
+        );
+        let stored = rows
+            .store(&self.writer, &metrics, abandon)
+            .instrument(span)
+            .await;
+        if let Err(e) = stored {
+            self.report.rows_left = rows.len();
+            return Err(e.into());
+        }
+        self.report.flushes += 1;
+        self.commit(commits, true);
+        Ok(())
+    }
+
+    fn commit(&mut self, commits: Vec<(i32, i64, String)>, last: bool) {
+        if commits.is_empty() {
+            return;
         }
         let mut tpl = TopicPartitionList::new();
         for (p, o, note) in &commits {
@@ -559,7 +678,6 @@ impl Service {
             // Not fatal: the next flush commits a later offset; a restart replays a little more.
             Err(e) => warn!(error = %e, "offset commit failed"),
         }
-        Ok(())
     }
 }
 

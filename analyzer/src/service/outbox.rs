@@ -2,9 +2,12 @@
 //!
 //! Rows are built as records are read and results concluded, each with its version (write time,
 //! never below a previous one); a flush inserts every table's rows, each table in one INSERT,
-//! retried until ClickHouse takes it. Raw tables go first (events, watermarks, rejects,
-//! health facts), results after (attempts, diagnoses, incidents): a reader never sees a
-//! diagnosis whose evidence events are not stored yet.
+//! retried until ClickHouse takes it. The raw tables (events, watermarks, rejects, health facts)
+//! are inserted together, then the results (attempts, diagnoses, incidents) together: a reader
+//! never sees a diagnosis whose evidence events are not stored yet.
+//!
+//! A flush [`Outbox::take`]s the rows ([`Rows`]) and stores them on a task of their own while
+//! the loop reads on into the emptied outbox.
 
 use std::future::Future;
 use std::time::Instant;
@@ -36,10 +39,16 @@ pub struct RecordPlace {
     pub key: String,
 }
 
-/// The rows waiting to be stored.
+/// Where rows are built: the rows waiting for the next flush.
 pub struct Outbox {
     topic: String,
     versions: Versions,
+    rows: Rows,
+}
+
+/// One flush's rows, by table.
+#[derive(Default)]
+pub struct Rows {
     events: Vec<EventRow>,
     watermarks: Vec<WatermarkRow>,
     rejects: Vec<RejectRow>,
@@ -55,30 +64,23 @@ impl Outbox {
         Outbox {
             topic,
             versions: Versions::new(),
-            events: Vec::new(),
-            watermarks: Vec::new(),
-            rejects: Vec::new(),
-            health: Vec::new(),
-            attempts: Vec::new(),
-            diagnoses: Vec::new(),
-            incidents: Vec::new(),
+            rows: Rows::default(),
         }
     }
 
     /// Event rows waiting.
     pub fn events(&self) -> usize {
-        self.events.len()
+        self.rows.events()
     }
 
     /// Rows waiting, all tables.
     pub fn rows(&self) -> usize {
-        self.events.len()
-            + self.watermarks.len()
-            + self.rejects.len()
-            + self.health.len()
-            + self.attempts.len()
-            + self.diagnoses.len()
-            + self.incidents.len()
+        self.rows.len()
+    }
+
+    /// The rows waiting, to be stored; the outbox is empty afterwards.
+    pub fn take(&mut self) -> Rows {
+        std::mem::take(&mut self.rows)
     }
 
     fn record<'a>(&'a self, place: &'a RecordPlace) -> KafkaRecord<'a> {
@@ -106,7 +108,7 @@ impl Outbox {
             _ => RejectReason::Decode,
         };
         let row = RejectRow::new(&self.record(place), r, self.versions.next());
-        self.rejects.push(row);
+        self.rows.rejects.push(row);
     }
 
     /// One event of a record that cannot be used (the reason is one of `rejects.reason`).
@@ -133,7 +135,7 @@ impl Outbox {
             payload: prost::Message::encode_to_vec(event),
         };
         let row = RejectRow::new(&self.record(place), r, self.versions.next());
-        self.rejects.push(row);
+        self.rows.rejects.push(row);
     }
 
     /// An event's row; when it cannot be stored its `rejects` row instead, and the reason.
@@ -152,14 +154,14 @@ impl Outbox {
         };
         match EventRow::from_event(event, &read, endpoint, self.versions.next()) {
             Ok(row) => {
-                self.events.push(row);
+                self.rows.events.push(row);
                 Ok(())
             }
             Err(why) => {
                 let code = why.reason().code();
                 let r = Rejected::event(index, event, &why, &batch.collector, batch.batch_sequence);
                 let row = RejectRow::new(&self.record(place), r, self.versions.next());
-                self.rejects.push(row);
+                self.rows.rejects.push(row);
                 Err(code)
             }
         }
@@ -173,39 +175,67 @@ impl Outbox {
             wm.endpoint_id.as_str()
         };
         let now = i64::try_from(self.versions.next()).unwrap_or(i64::MAX);
-        self.watermarks
+        self.rows
+            .watermarks
             .push(WatermarkRow::from_watermark(wm, endpoint, now));
     }
 
     /// A health fact's current-state row.
     pub fn health_fact(&mut self, event: &Event, endpoint: &str, issue_codes: Vec<String>) {
         if let Some(row) = HealthFactRow::from_event(event, endpoint, issue_codes) {
-            self.health.push(row);
+            self.rows.health.push(row);
         }
     }
 
     /// A concluded attempt.
     pub fn attempt(&mut self, a: &Attempt) {
         let v = self.versions.next();
-        self.attempts.push(AttemptRow::from_attempt(a, v, false));
+        self.rows
+            .attempts
+            .push(AttemptRow::from_attempt(a, v, false));
     }
 
     /// A diagnosis.
     pub fn diagnosis(&mut self, d: &Diagnosis) {
         let v = self.versions.next();
-        self.diagnoses
+        self.rows
+            .diagnoses
             .push(DiagnosisRow::from_diagnosis(d, v, false));
     }
 
     /// An incident revision.
     pub fn incident(&mut self, i: &Incident) {
         let v = self.versions.next();
-        self.incidents.push(IncidentRow::from_incident(i, v));
+        self.rows.incidents.push(IncidentRow::from_incident(i, v));
+    }
+}
+
+impl Rows {
+    /// Event rows.
+    pub fn events(&self) -> usize {
+        self.events.len()
     }
 
-    /// Inserts every table's rows (raw tables first), each retried until ClickHouse takes it
-    /// or `give_up` completes; the outbox is empty afterwards. On an error the rows not stored
-    /// stay (those stored are dropped: storing them again would be harmless, but pointless).
+    /// Rows, all tables.
+    pub fn len(&self) -> usize {
+        self.events.len()
+            + self.watermarks.len()
+            + self.rejects.len()
+            + self.health.len()
+            + self.attempts.len()
+            + self.diagnoses.len()
+            + self.incidents.len()
+    }
+
+    /// No rows at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Inserts every table's rows, the raw tables together first, then the results together,
+    /// each table retried until ClickHouse takes it or `stop` turns true; the tables stored
+    /// are emptied. On an error the rows not stored stay (a table stored before the error
+    /// is dropped: storing it again would be harmless, but pointless).
     pub async fn store(
         &mut self,
         w: &Writer,
@@ -213,14 +243,18 @@ impl Outbox {
         stop: &watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
         let started = Instant::now();
-        let mut retries = 0u32;
-        retries += insert(w, m, &mut self.events, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.watermarks, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.rejects, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.health, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.attempts, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.diagnoses, stopped(stop)).await?;
-        retries += insert(w, m, &mut self.incidents, stopped(stop)).await?;
+        let (a, b, c, d) = tokio::try_join!(
+            insert(w, m, &mut self.events, stopped(stop)),
+            insert(w, m, &mut self.watermarks, stopped(stop)),
+            insert(w, m, &mut self.rejects, stopped(stop)),
+            insert(w, m, &mut self.health, stopped(stop)),
+        )?;
+        let (e, f, g) = tokio::try_join!(
+            insert(w, m, &mut self.attempts, stopped(stop)),
+            insert(w, m, &mut self.diagnoses, stopped(stop)),
+            insert(w, m, &mut self.incidents, stopped(stop)),
+        )?;
+        let retries = a + b + c + d + e + f + g;
         m.insert_seconds.observe(started.elapsed().as_secs_f64());
         debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,

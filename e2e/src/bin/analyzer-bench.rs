@@ -213,10 +213,9 @@ fn main() -> anyhow::Result<()> {
     let topic = format!("analyzer-bench-{}", std::process::id());
     let mut plan = TrafficPlan::new(args.seed, args.endpoints, args.events);
     plan.events_per_second = args.event_rate;
-    let start = plan.start_time_us;
     plan.spikes = vec![
-        Spike::new(0, 0, 503, start + 240_000_000, 180_000_000),
-        Spike::new(5, 0, 500, start + 360_000_000, 120_000_000),
+        Spike::new(0, 0, 503, 240_000_000, 180_000_000),
+        Spike::new(5, 0, 500, 360_000_000, 120_000_000),
     ];
     let fill = fill_topic(
         broker.bootstrap(),
