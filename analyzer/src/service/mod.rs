@@ -258,7 +258,7 @@ struct InFlight {
 }
 
 /// Completes with the flush in flight's outcome; never when there is none.
-async fn landed(
+async fn outcome(
     f: &mut Option<InFlight>,
 ) -> Result<(Rows, Result<(), crate::store::StoreError>), tokio::task::JoinError> {
     match f {
@@ -390,7 +390,7 @@ impl Service {
             tokio::select! {
                 biased;
                 _ = async { let _ = stop_wait.wait_for(|s| *s).await; } => break Ok(()),
-                done = landed(&mut self.in_flight) => {
+                done = outcome(&mut self.in_flight) => {
                     if let Err(e) = self.landed(done, false) {
                         break Err(e);
                     }
@@ -581,7 +581,7 @@ impl Service {
             return Ok(());
         }
         let started = Instant::now();
-        let done = landed(&mut self.in_flight).await;
+        let done = outcome(&mut self.in_flight).await;
         // Nothing was read while the rows waited for ClickHouse: that silence is not the
         // sources' (an outage would otherwise conclude every partition at the next flush).
         let waited = started.elapsed();
