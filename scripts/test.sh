@@ -23,7 +23,7 @@ elapsed() {
 }
 
 if [ "${1:-}" = "--broker-outage" ]; then
-  # Only the broker-outage test (it is also the last step of the full run).
+  # Only the broker-outage test (it is also part of the last step of the full run).
   scripts/kafka.sh start
   cargo test -p scepwatch-e2e --test broker_outage -- --ignored --test-threads=1
   exit
@@ -71,8 +71,8 @@ cargo test --workspace --all-targets "${features[@]}" "$@"
 cargo test -p scepwatch-proto --features grpc "$@"
 # Doc tests are not part of --all-targets.
 cargo test --workspace --doc "${features[@]}" "$@"
-# The broker-outage test (e2e/tests/broker_outage.rs) kills the shared broker for 60 s, so it
-# runs alone, after everything else that uses the broker. The analyzer's kill, rebalance and
-# ClickHouse-outage tests are ignored too and not run here yet (their reasons are in their
-# #[ignore]); `cargo test -p scepwatch-e2e -- --ignored --test-threads=1` runs them all.
-cargo test -p scepwatch-e2e --test broker_outage -- --ignored --test-threads=1
+# The broker-outage test (e2e/tests/broker_outage.rs) kills the shared broker for 60 s, and the
+# ClickHouse-outage test (e2e/tests/analyzer_clickhouse_outage.rs) stops the shared ClickHouse
+# server for 60 s, so they are ignored by default and run here, one at a time, after everything
+# else that uses the servers.
+cargo test -p scepwatch-e2e --test broker_outage --test analyzer_clickhouse_outage -- --ignored --test-threads=1

@@ -4,11 +4,14 @@
 //!
 //! Attempts are compared by ID, join method and diagnosis codes; diagnoses by ID, code, scope
 //! and evidence (as a set: the ID digests it); incidents by ID, status, start, end, errors and
-//! explaining codes. Raw row counts (before merges) are kept too, for the duplicate ratio a
-//! replay leaves until ClickHouse merges.
+//! explaining codes. Raw row counts are kept too: the rows present when read (ClickHouse may
+//! have merged some duplicates away by then) and, with [`Results::with_written`], the rows the
+//! run's INSERTs wrote, from the server's query log: the duplicate ratio a replay leaves before
+//! any merge.
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::clickhouse::ClickHouse;
 use crate::Error;
@@ -24,8 +27,11 @@ pub struct Results {
     pub incidents: BTreeSet<String>,
     /// Distinct event IDs stored.
     pub events: u64,
-    /// Raw rows (before merges) of events, attempts, diagnoses and incidents.
+    /// Rows of events, attempts, diagnoses and incidents present when read (without `FINAL`;
+    /// ClickHouse may have merged some duplicates away already).
     pub raw: RawCounts,
+    /// Rows the run's INSERTs wrote, replays included (see [`Results::with_written`]).
+    pub written: Option<RawCounts>,
 }
 
 /// Rows as stored, replays included, before ClickHouse merges them.
@@ -85,6 +91,7 @@ impl Results {
                 diagnoses: count("SELECT count() FROM {db}.diagnoses")?,
                 incidents: count("SELECT count() FROM {db}.incidents")?,
             },
+            written: None,
         })
     }
 
@@ -119,13 +126,49 @@ impl Results {
         out
     }
 
-    /// Raw rows per distinct result, before merges (1.0: no duplicate row).
+    /// Adds the rows written into the tables between `from` and `to` (wall time), counted by
+    /// the server's query log (`system.query_log`, `written_rows` of each finished INSERT;
+    /// `scripts/clickhouse.sh` turns `log_queries` on). The log does not name the database:
+    /// the window must hold the inserts of this run only, and starts and ends on whole seconds
+    /// (`from` rounded up, `to` rounded up), so a run that starts within a second of another's
+    /// end must start a second later.
+    pub fn with_written(
+        mut self,
+        ch: &ClickHouse,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Results, Error> {
+        ch.execute("SYSTEM FLUSH LOGS")?;
+        let secs = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        };
+        let (from, to) = (secs(from), secs(to));
+        let written = |table: &str| {
+            ch.count(&format!(
+                "SELECT sum(written_rows) FROM system.query_log WHERE type = 2 \
+                 AND query_start_time >= toDateTime({from}) AND event_time <= toDateTime({to}) \
+                 AND query LIKE 'INSERT INTO `{table}`(%'"
+            ))
+        };
+        self.written = Some(RawCounts {
+            events: written("events")?,
+            attempts: written("attempts")?,
+            diagnoses: written("diagnoses")?,
+            incidents: written("incidents")?,
+        });
+        Ok(self)
+    }
+
+    /// Rows per distinct result (1.0: no duplicate row): the rows written when known
+    /// ([`Results::with_written`]), else the rows present when read.
     pub fn duplicate_ratio(&self) -> f64 {
         let distinct = self.attempts.len()
             + self.diagnoses.len()
             + self.incidents.len()
             + self.events as usize;
-        let raw = self.raw.attempts + self.raw.diagnoses + self.raw.incidents + self.raw.events;
+        let r = self.written.unwrap_or(self.raw);
+        let raw = r.attempts + r.diagnoses + r.incidents + r.events;
         if distinct == 0 {
             1.0
         } else {
@@ -134,21 +177,30 @@ impl Results {
     }
 }
 
+impl fmt::Display for RawCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} events, {} attempts, {} diagnoses, {} incidents",
+            self.events, self.attempts, self.diagnoses, self.incidents
+        )
+    }
+}
+
 impl fmt::Display for Results {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events, {} attempts, {} diagnoses, {} incidents (raw rows: {} events, {} attempts, \
-             {} diagnoses, {} incidents; {:.3} raw rows per result)",
+            "{} events, {} attempts, {} diagnoses, {} incidents (rows present: {}",
             self.events,
             self.attempts.len(),
             self.diagnoses.len(),
             self.incidents.len(),
-            self.raw.events,
-            self.raw.attempts,
-            self.raw.diagnoses,
-            self.raw.incidents,
-            self.duplicate_ratio()
-        )
+            self.raw,
+        )?;
+        if let Some(w) = &self.written {
+            write!(f, "; rows written: {w}")?;
+        }
+        write!(f, "; {:.3} rows per result)", self.duplicate_ratio())
     }
 }

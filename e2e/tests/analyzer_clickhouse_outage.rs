@@ -98,7 +98,7 @@ fn sample(a: &Analyzer, at: Duration) -> Sample {
 }
 
 #[test]
-#[ignore = "stops the shared ClickHouse server for 60 s, and its final form has not run in CI yet (issue 5): run alone with --ignored"]
+#[ignore = "stops the shared ClickHouse server for 60 s: run alone (scripts/test.sh's last step)"]
 fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
     let Some(bootstrap) = broker::bootstrap() else {
         return;

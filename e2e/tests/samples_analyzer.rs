@@ -38,6 +38,7 @@ fn reference(want: &Answers, got: &Results) -> Results {
         incidents: got.incidents.clone(),
         events: want.events,
         raw: got.raw,
+        written: got.written,
     }
 }
 
