@@ -1,5 +1,6 @@
 //! ClickHouse stopped for 60 s while events flow: the analyzer pauses (its flush retries, it
-//! reads nothing more, `/readyz` answers 503, `scepwatch_analyzer_store_wait_seconds` grows),
+//! reads on until the next flush is full and then nothing more, `/readyz` answers 503,
+//! `scepwatch_analyzer_store_wait_seconds` grows),
 //! commits nothing while ClickHouse is away, and once it is back catches up and stores
 //! everything: the results equal those of an analyzer that read the same topic without a fault,
 //! after deduplication by ID. The catch-up is measured and printed: seconds from ClickHouse's
@@ -113,8 +114,7 @@ fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
 
     let mut plan = TrafficPlan::new(7, 16, EVENTS);
     // 1,000 s of event time: attempts close behind the engine's 300 s gap while the run goes
-    // on. (The spike's failures are diagnosed; with this traffic the detector finds no
-    // incident, in either run.)
+    // on; the spike makes one incident.
     plan.events_per_second = 250.0;
     plan.spikes = vec![Spike::new(3, 0, 503, 200_000_000, 180_000_000)];
 

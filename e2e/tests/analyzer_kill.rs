@@ -16,7 +16,7 @@ use scepwatch_e2e::analyzer::{Analyzer, AnalyzerOptions};
 use scepwatch_e2e::clickhouse::{self, TestDatabase};
 use scepwatch_e2e::results::Results;
 use scepwatch_e2e::traffic::{fill_topic, Spike, Traffic, TrafficPlan};
-use scepwatch_e2e::{broker, faults, load, TestDir};
+use scepwatch_e2e::{announce, broker, faults, load, TestDir};
 
 const EVENTS: u64 = 1_000_000;
 /// The analyzers' `session.timeout.ms`.
@@ -47,7 +47,9 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
         return;
     };
     let seed = faults::seed();
-    eprintln!("analyzer-kill: seed {seed} (SCEPWATCH_E2E_SEED replays the kill moments)");
+    announce(&format!(
+        "analyzer-kill: seed {seed} (SCEPWATCH_E2E_SEED replays the kill moments)"
+    ));
     let dir = TestDir::new("analyzer-kill").unwrap();
     // A broker of its own (the Tansu that scripts/kafka.sh installs, fresh data folder): the
     // test broker's fetches slow down as its store grows with every test (docs/kafka.md), and
@@ -63,12 +65,12 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
         Spike::new(5, 0, 500, 360_000_000, 120_000_000),
     ];
     let fill = fill_topic(&bootstrap, &topic, 4, Traffic::new(plan)).unwrap();
-    eprintln!(
+    announce(&format!(
         "analyzer-kill: {} records, {} events in {:.1} s",
         fill.records,
         fill.events,
         fill.elapsed.as_secs_f64()
-    );
+    ));
 
     // The reference: one run, no fault.
     let reference_db = TestDatabase::new(&ch, "analyzer_kill_reference");
@@ -92,10 +94,10 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
         .unwrap()
         .with_written(&ch, reference_from, SystemTime::now())
         .unwrap();
-    eprintln!(
+    announce(&format!(
         "analyzer-kill: reference run {:.1} s: {want}",
         started.elapsed().as_secs_f64()
-    );
+    ));
     assert!(want.attempts.len() > 1000, "{want}");
     assert!(
         !want.incidents.is_empty(),
@@ -141,12 +143,12 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
             ))
             .unwrap_or(0);
         victim.kill9().unwrap();
-        eprintln!(
+        announce(&format!(
             "analyzer-kill: kill {} at {:.1} s ({stored} events stored), down {:.1} s",
             k + 1,
             run.elapsed().as_secs_f64(),
             f.down.as_secs_f64()
-        );
+        ));
         std::thread::sleep(f.down);
         victim.restart().unwrap();
     }
@@ -158,10 +160,10 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
         .unwrap()
         .with_written(&ch, victim_from, SystemTime::now())
         .unwrap();
-    eprintln!(
+    announce(&format!(
         "analyzer-kill: killed run {:.1} s: {got}",
         run.elapsed().as_secs_f64()
-    );
+    ));
     let diff = got.diff(&want);
     assert!(
         diff.is_empty(),
