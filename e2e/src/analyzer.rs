@@ -284,11 +284,28 @@ impl Analyzer {
             && m.get("scepwatch_analyzer_records_total") > 0.0
     }
 
-    /// Waits until [`Analyzer::caught_up`], then `settle` (for idle partitions to be
-    /// concluded and stored), then stops it with SIGTERM (a last flush and commit).
+    /// Whether every assigned partition has been read to its end and, idle, has had
+    /// everything it held concluded (`scepwatch_analyzer_concluded`): the rows of the last
+    /// conclusions are built, and stored by the next flush or the shutdown's.
+    pub fn concluded(&self) -> bool {
+        let Ok(m) = self.metrics() else {
+            return false;
+        };
+        let done: Vec<f64> = m
+            .text()
+            .lines()
+            .filter(|l| l.starts_with("scepwatch_analyzer_concluded{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        let partitions = m.get("scepwatch_analyzer_partitions");
+        partitions > 0.0 && done.len() as f64 == partitions && done.iter().all(|e| *e == 1.0)
+    }
+
+    /// Waits until [`Analyzer::caught_up`] and [`Analyzer::concluded`], then `settle`, then
+    /// stops it with SIGTERM (the flush in flight, a last flush and commit).
     pub fn finish(&mut self, limit: Duration, settle: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + limit;
-        while !self.caught_up() {
+        while !(self.caught_up() && self.concluded()) {
             if let Some(status) = self.process.exited()? {
                 return Err(self.process.exited_error(status));
             }

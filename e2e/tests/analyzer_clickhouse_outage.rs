@@ -226,7 +226,7 @@ fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
     let fill = producer.join().unwrap().unwrap();
     announce(&format!("analyzer-ch-outage: traffic {fill}"));
     analyzer
-        .finish(Duration::from_secs(300), Duration::from_secs(12))
+        .finish(Duration::from_secs(300), Duration::from_secs(2))
         .unwrap();
     let got = Results::read(&ch, db.name()).unwrap();
     announce(&format!(
@@ -249,7 +249,7 @@ fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
     )
     .unwrap();
     reference
-        .finish(Duration::from_secs(300), Duration::from_secs(12))
+        .finish(Duration::from_secs(300), Duration::from_secs(2))
         .unwrap();
     let want = Results::read(&ch, reference_db.name()).unwrap();
     announce(&format!(

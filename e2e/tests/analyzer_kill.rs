@@ -92,7 +92,7 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
     )
     .unwrap();
     reference
-        .finish(Duration::from_secs(600), Duration::from_secs(6))
+        .finish(Duration::from_secs(600), Duration::from_secs(2))
         .unwrap();
     let want = Results::read(&ch, reference_db.name())
         .unwrap()
@@ -157,7 +157,7 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
         victim.restart().unwrap();
     }
     victim
-        .finish(Duration::from_secs(600), Duration::from_secs(6))
+        .finish(Duration::from_secs(600), Duration::from_secs(2))
         .unwrap();
     assert_eq!(victim.process().starts(), 6);
     let got = Results::read(&ch, killed_db.name())

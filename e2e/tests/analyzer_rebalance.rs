@@ -250,7 +250,7 @@ fn analyzers_joining_and_leaving_the_group_store_what_one_analyzer_stores() {
     let fill = producer.join().unwrap().unwrap();
     phase(run, &format!("traffic written: {fill}"));
     first
-        .finish(Duration::from_secs(300), Duration::from_secs(12))
+        .finish(Duration::from_secs(300), Duration::from_secs(2))
         .unwrap();
     let got = Results::read(&ch, db.name())
         .unwrap()
@@ -276,7 +276,7 @@ fn analyzers_joining_and_leaving_the_group_store_what_one_analyzer_stores() {
     )
     .unwrap();
     reference
-        .finish(Duration::from_secs(300), Duration::from_secs(12))
+        .finish(Duration::from_secs(300), Duration::from_secs(2))
         .unwrap();
     let want = Results::read(&ch, reference_db.name())
         .unwrap()

@@ -21,6 +21,7 @@
 //! | `scepwatch_analyzer_held_seconds` | partition | newest event time − earliest time still held |
 //! | `scepwatch_analyzer_partitions` | | partitions assigned to this instance |
 //! | `scepwatch_analyzer_at_end` | partition | 1 while the partition has been read to its end (Kafka's partition EOF, nothing read since), 0 otherwise |
+//! | `scepwatch_analyzer_concluded` | partition | 1 once the partition, read to its end and idle for `engine.idle_finish_secs`, has had everything it held concluded (or held nothing), 0 from its next record on |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -102,6 +103,8 @@ pub struct Metrics {
     pub partitions: Gauge,
     /// 1 while a partition has been read to its end.
     pub at_end: Family<PartitionLabel, Gauge>,
+    /// 1 once an idle partition's held state has all been concluded.
+    pub concluded: Family<PartitionLabel, Gauge>,
 }
 
 impl Metrics {
@@ -130,6 +133,7 @@ impl Metrics {
             held_seconds: Family::default(),
             partitions: Gauge::default(),
             at_end: Family::default(),
+            concluded: Family::default(),
             registry: Registry::default(),
         };
         r.register("records", "Kafka records read", m.records.clone());
@@ -211,6 +215,12 @@ impl Metrics {
             "1 while the partition has been read to its end, 0 otherwise",
             m.at_end.clone(),
         );
+        r.register(
+            "concluded",
+            "1 once the partition, read to its end and idle, has had everything it held \
+             concluded (or held nothing), 0 from its next record on",
+            m.concluded.clone(),
+        );
         let mut m = m;
         m.registry = root;
         Arc::new(m)
@@ -232,5 +242,6 @@ impl Metrics {
         self.state_bytes.remove(&l);
         self.held_seconds.remove(&l);
         self.at_end.remove(&l);
+        self.concluded.remove(&l);
     }
 }

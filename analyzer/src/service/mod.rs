@@ -39,7 +39,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -151,6 +151,9 @@ impl ClientContext for Ctx {
             // Reading a partition to its end is news, not an error (the loop takes it from
             // the stream too).
             KafkaError::PartitionEOF(p) => debug!(partition = p, "read to the end"),
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                debug!(reason, "read to the end")
+            }
             e => warn!(error = %e, reason, "Kafka client error"),
         }
     }

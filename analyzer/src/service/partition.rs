@@ -245,7 +245,10 @@ impl Partition {
         }
         self.offsets.record(rec.offset, latest);
         self.dirty = true;
-        self.holding = true;
+        if !self.holding {
+            self.holding = true;
+            m.concluded.get_or_create(&self.label()).set(0);
+        }
         counts
     }
 
@@ -341,6 +344,9 @@ impl Partition {
     pub fn reached_end(&mut self, m: &Metrics) {
         self.at_end = true;
         m.at_end.get_or_create(&self.label()).set(1);
+        if !self.holding {
+            m.concluded.get_or_create(&self.label()).set(1);
+        }
     }
 
     fn label(&self) -> PartitionLabel {
@@ -392,6 +398,7 @@ impl Partition {
         m.late_events
             .inc_by(late_before.saturating_sub(self.late_seen));
         self.late_seen = 0;
+        m.concluded.get_or_create(&self.label()).set(1);
         tracing::info!(
             partition = self.partition,
             "idle: concluded everything held"
