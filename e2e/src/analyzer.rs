@@ -268,37 +268,18 @@ impl Analyzer {
     /// reports being read to its end (`scepwatch_analyzer_at_end`, set from Kafka's partition
     /// EOF without asking the broker), and it has read something.
     pub fn caught_up(&self) -> bool {
-        let Ok(m) = self.metrics() else {
-            return false;
-        };
-        let ends: Vec<f64> = m
-            .text()
-            .lines()
-            .filter(|l| l.starts_with("scepwatch_analyzer_at_end{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
-        let partitions = m.get("scepwatch_analyzer_partitions");
-        partitions > 0.0
-            && ends.len() as f64 == partitions
-            && ends.iter().all(|e| *e == 1.0)
-            && m.get("scepwatch_analyzer_records_total") > 0.0
+        self.metrics().is_ok_and(|m| {
+            every_partition(&m, "scepwatch_analyzer_at_end")
+                && m.get("scepwatch_analyzer_records_total") > 0.0
+        })
     }
 
     /// Whether every assigned partition has been read to its end and, idle, has had
     /// everything it held concluded (`scepwatch_analyzer_concluded`): the rows of the last
     /// conclusions are built, and stored by the next flush or the shutdown's.
     pub fn concluded(&self) -> bool {
-        let Ok(m) = self.metrics() else {
-            return false;
-        };
-        let done: Vec<f64> = m
-            .text()
-            .lines()
-            .filter(|l| l.starts_with("scepwatch_analyzer_concluded{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
-        let partitions = m.get("scepwatch_analyzer_partitions");
-        partitions > 0.0 && done.len() as f64 == partitions && done.iter().all(|e| *e == 1.0)
+        self.metrics()
+            .is_ok_and(|m| every_partition(&m, "scepwatch_analyzer_concluded"))
     }
 
     /// Waits until [`Analyzer::caught_up`] and [`Analyzer::concluded`], then `settle`, then
@@ -321,6 +302,19 @@ impl Analyzer {
         std::thread::sleep(settle);
         self.stop()
     }
+}
+
+/// Whether the per-partition gauge `name` is 1 for each of the partitions the analyzer holds.
+fn every_partition(m: &Metrics, name: &str) -> bool {
+    let prefix = format!("{name}{{");
+    let values: Vec<f64> = m
+        .text()
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    let partitions = m.get("scepwatch_analyzer_partitions");
+    partitions > 0.0 && values.len() as f64 == partitions && values.iter().all(|v| *v == 1.0)
 }
 
 /// The offsets `group` has committed for `topic`, by partition (partitions without a commit
