@@ -375,7 +375,7 @@ impl Service {
     ) -> Result<RunReport, ServiceError> {
         let (stop_tx, mut stop_wait) = watch::channel(false);
         // Flushes retry until ClickHouse takes their rows, or until this turns true: the
-        // shutdown time after shutdown began (or a second signal).
+        // shutdown time after shutdown began.
         let (abandon_tx, abandon) = watch::channel(false);
         let stopper = tokio::spawn(async move {
             shutdown.await;
@@ -402,7 +402,7 @@ impl Service {
                         || self.outbox.events() >= self.config.flush_events
                     {
                         self.apply_changes();
-                        self.flush(&abandon);
+                        self.flush(&abandon, true);
                     }
                 }
                 _ = tick.tick() => {
@@ -410,7 +410,7 @@ impl Service {
                     // no record comes (an idle topic, a slow broker) is taken in here too.
                     self.apply_changes();
                     if self.in_flight.is_none() {
-                        self.flush(&abandon);
+                        self.flush(&abandon, true);
                     }
                 }
                 msg = consumer.recv() => {
@@ -429,7 +429,7 @@ impl Service {
                         if let Err(e) = self.wait_in_flight(false).await {
                             break Err(e);
                         }
-                        self.flush(&abandon);
+                        self.flush(&abandon, true);
                     }
                 }
             }
@@ -533,17 +533,19 @@ impl Service {
         self.report.events += counts.events;
     }
 
-    /// Concludes what each partition allows and starts storing the rows, with the offsets to
-    /// commit once they are stored. Only when no flush is in flight. The task retries until
-    /// ClickHouse takes the rows or `abandon` turns true.
-    fn flush(&mut self, abandon: &watch::Receiver<bool>) {
+    /// Concludes what each partition allows (`finish_idle`: idle partitions too) and starts
+    /// storing the rows, with the offsets to commit once they are stored. Only when no flush
+    /// is in flight. The task retries until ClickHouse takes the rows or `abandon` turns true.
+    fn flush(&mut self, abandon: &watch::Receiver<bool>, finish_idle: bool) {
         debug_assert!(self.in_flight.is_none());
         let now = Instant::now();
         self.last_flush = now;
         let metrics = self.shared.metrics.clone();
         for part in self.parts.values_mut() {
             part.advance(&mut self.outbox, &metrics);
-            part.finish_if_idle(now, self.config.idle_finish, &mut self.outbox, &metrics);
+            if finish_idle {
+                part.finish_if_idle(now, self.config.idle_finish, &mut self.outbox, &metrics);
+            }
         }
         let commits = self.commit_points();
         if self.outbox.rows() == 0 && commits.is_empty() {
@@ -617,39 +619,12 @@ impl Service {
 
     /// The final flush of a shutdown: the one in flight, then everything read since, stored
     /// and committed synchronously. Idle partitions are not finished (their state is held
-    /// by the commit's metadata; the next owner replays it).
+    /// by the commit's metadata; the next owner replays it). The flushes' tasks give up when
+    /// `abandon` does.
     async fn last_flush(&mut self, abandon: &watch::Receiver<bool>) -> Result<(), ServiceError> {
-        if let Some(f) = self.in_flight.as_mut() {
-            // Its task gives up when `abandon` does.
-            let done = (&mut f.task).await;
-            self.landed(done, true)?;
-        }
-        let metrics = self.shared.metrics.clone();
-        for part in self.parts.values_mut() {
-            part.advance(&mut self.outbox, &metrics);
-        }
-        let commits = self.commit_points();
-        if self.outbox.rows() == 0 && commits.is_empty() {
-            return Ok(());
-        }
-        let mut rows = self.outbox.take();
-        let span = info_span!(
-            "flush",
-            rows = rows.len(),
-            events = rows.events(),
-            last = true
-        );
-        let stored = rows
-            .store(&self.writer, &metrics, abandon)
-            .instrument(span)
-            .await;
-        if let Err(e) = stored {
-            self.report.rows_left = rows.len();
-            return Err(e.into());
-        }
-        self.report.flushes += 1;
-        self.commit(commits, true);
-        Ok(())
+        self.wait_in_flight(true).await?;
+        self.flush(abandon, false);
+        self.wait_in_flight(true).await
     }
 
     fn commit(&mut self, commits: Vec<(i32, i64, String)>, last: bool) {
