@@ -10,11 +10,13 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::binaries::Program;
+use crate::clickhouse::ClickHouse;
 use crate::metrics::{http_get, Metrics};
 use crate::process::Process;
+use crate::results::Results;
 use crate::{free_port, Error};
 
 /// What the analyzer is configured with. `None` leaves a key out of the configuration (the
@@ -302,6 +304,27 @@ impl Analyzer {
         std::thread::sleep(settle);
         self.stop()
     }
+}
+
+/// A reference run: one analyzer with `options` (its own group and database), no fault, from
+/// start to [`Analyzer::finish`] within `limit`, in `dir`. Returns what it stored in
+/// `options.database`, with the rows it wrote ([`Results::with_written`]: it starts a second
+/// after the call, so that the query-log window holds its inserts only), and its wall time.
+pub fn reference_run(
+    dir: &Path,
+    options: &AnalyzerOptions,
+    ch: &ClickHouse,
+    limit: Duration,
+) -> Result<(Results, Duration), Error> {
+    std::thread::sleep(Duration::from_secs(1));
+    let from = SystemTime::now();
+    let started = Instant::now();
+    let mut reference = Analyzer::start(dir, options)?;
+    reference.finish(limit, Duration::from_secs(2))?;
+    let took = started.elapsed();
+    let results =
+        Results::read(ch, &options.database)?.with_written(ch, from, SystemTime::now())?;
+    Ok((results, took))
 }
 
 /// Whether the per-partition gauge `name` is 1 for each of the partitions the analyzer holds.

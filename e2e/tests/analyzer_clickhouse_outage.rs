@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use scepwatch_e2e::analyzer::{group_offsets, Analyzer, AnalyzerOptions};
+use scepwatch_e2e::analyzer::{group_offsets, reference_run, Analyzer, AnalyzerOptions};
 use scepwatch_e2e::clickhouse::{self, ClickHouse, Outage, TestDatabase};
 use scepwatch_e2e::metrics::http_get;
 use scepwatch_e2e::results::Results;
@@ -236,8 +236,7 @@ fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
 
     // The reference: the same topic read afterwards, no fault.
     let reference_db = TestDatabase::new(&ch, "analyzer_ch_outage_reference");
-    let started = Instant::now();
-    let mut reference = Analyzer::start(
+    let (want, took) = reference_run(
         &dir.path().join("reference"),
         &options(
             &bootstrap,
@@ -246,15 +245,13 @@ fn clickhouse_stopped_for_60_s_mid_stream_loses_nothing_and_catches_up() {
             reference_db.name(),
             &format!("{topic}-reference"),
         ),
+        &ch,
+        Duration::from_secs(300),
     )
     .unwrap();
-    reference
-        .finish(Duration::from_secs(300), Duration::from_secs(2))
-        .unwrap();
-    let want = Results::read(&ch, reference_db.name()).unwrap();
     announce(&format!(
         "analyzer-ch-outage: reference run {:.1} s: {want}; whole test {:.1} s",
-        started.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         test.elapsed().as_secs_f64()
     ));
 

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use scepwatch_e2e::analyzer::{Analyzer, AnalyzerOptions};
+use scepwatch_e2e::analyzer::{reference_run, Analyzer, AnalyzerOptions};
 use scepwatch_e2e::clickhouse::{self, TestDatabase};
 use scepwatch_e2e::results::Results;
 use scepwatch_e2e::traffic::{fill_topic, Spike, Traffic, TrafficPlan};
@@ -78,9 +78,7 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
 
     // The reference: one run, no fault.
     let reference_db = TestDatabase::new(&ch, "analyzer_kill_reference");
-    let reference_from = SystemTime::now();
-    let started = Instant::now();
-    let mut reference = Analyzer::start(
+    let (want, took) = reference_run(
         &dir.path().join("reference"),
         &options(
             &bootstrap,
@@ -89,18 +87,13 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
             reference_db.name(),
             &format!("{topic}-reference"),
         ),
+        &ch,
+        Duration::from_secs(600),
     )
     .unwrap();
-    reference
-        .finish(Duration::from_secs(600), Duration::from_secs(2))
-        .unwrap();
-    let want = Results::read(&ch, reference_db.name())
-        .unwrap()
-        .with_written(&ch, reference_from, SystemTime::now())
-        .unwrap();
     announce(&format!(
         "analyzer-kill: reference run {:.1} s: {want}",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     ));
     assert!(want.attempts.len() > 1000, "{want}");
     assert!(
@@ -110,7 +103,7 @@ fn analyzer_killed_five_times_stores_what_an_uninterrupted_run_stores() {
 
     // Five kills, spread over the time the reference took to read everything.
     let killed_db = TestDatabase::new(&ch, "analyzer_kill_killed");
-    let span = started.elapsed().mul_f64(0.8);
+    let span = took.mul_f64(0.8);
     // Each restart comes after the killed member's session has timed out, as a supervisor's
     // restart delay would have it: the test broker gives a member that joins beside a dead one
     // no partitions, and never rebalances once the dead one is dropped (docs/kafka.md, gaps).

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use scepwatch_e2e::analyzer::{Analyzer, AnalyzerOptions};
+use scepwatch_e2e::analyzer::{reference_run, Analyzer, AnalyzerOptions};
 use scepwatch_e2e::clickhouse::{self, TestDatabase};
 use scepwatch_e2e::results::Results;
 use scepwatch_e2e::traffic::{create_topic, fill_topic_at_rate, Spike, Traffic, TrafficPlan};
@@ -260,11 +260,7 @@ fn analyzers_joining_and_leaving_the_group_store_what_one_analyzer_stores() {
 
     // The reference: one analyzer, the same topic read afterwards, no fault.
     let reference_db = TestDatabase::new(&ch, "analyzer_rebalance_reference");
-    // The rows each run wrote are counted by time window (Results::with_written).
-    std::thread::sleep(Duration::from_secs(1));
-    let reference_from = SystemTime::now();
-    let started = Instant::now();
-    let mut reference = Analyzer::start(
+    let (want, took) = reference_run(
         &dir.path().join("reference"),
         &options(
             &bootstrap,
@@ -273,18 +269,13 @@ fn analyzers_joining_and_leaving_the_group_store_what_one_analyzer_stores() {
             reference_db.name(),
             &format!("{topic}-reference"),
         ),
+        &ch,
+        Duration::from_secs(300),
     )
     .unwrap();
-    reference
-        .finish(Duration::from_secs(300), Duration::from_secs(2))
-        .unwrap();
-    let want = Results::read(&ch, reference_db.name())
-        .unwrap()
-        .with_written(&ch, reference_from, SystemTime::now())
-        .unwrap();
     announce(&format!(
         "analyzer-rebalance: reference run {:.1} s: {want}; whole test {:.1} s",
-        started.elapsed().as_secs_f64(),
+        took.as_secs_f64(),
         test.elapsed().as_secs_f64()
     ));
 
