@@ -7,7 +7,7 @@
 //!   and the health collector write them), attempts and diagnoses (the engine's output on the
 //!   same samples), and of absurd ones (a property test: any event gives a row or a reject).
 //! - Round trips through the 18.16 test server (`scripts/clickhouse.sh start`): each row type
-//!   inserted with the `clickhouse` crate (RowBinary, no validation) and read back equal, and the
+//!   inserted by the service's writer (a Native block) and read back equal, and the
 //!   per-minute request counts its materialized view derives from the inserted IIS rows.
 #![cfg(feature = "service")]
 
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use clickhouse::{Client, Row, RowOwned, RowRead, RowWrite};
+use clickhouse::{Client, Row, RowOwned, RowRead};
 use proptest::prelude::*;
 use prost::Message;
 use serde::de::DeserializeOwned;
@@ -32,10 +32,12 @@ use scepwatch_analyzer::engine::{Engine, EngineConfig};
 use scepwatch_analyzer::model::{Attempt, Diagnosis, Scope};
 use scepwatch_analyzer::rule::catalog;
 use scepwatch_analyzer::store::migrate::migrate;
+use scepwatch_analyzer::store::native::{Block, ColumnType};
 use scepwatch_analyzer::store::rows::{
     AttemptRow, DiagnosisRow, EventRejected, EventRow, HealthFactRow, KafkaRecord, ReadAt,
     RejectReason, RejectRow, Rejected, WatermarkRow,
 };
+use scepwatch_analyzer::store::{RetryPolicy, Writer};
 use scepwatch_collector::parse::{self, Format, SourceContext};
 use scepwatch_proto::time::{civil_to_us, parse_rfc3339};
 use scepwatch_proto::v1::{
@@ -1306,12 +1308,12 @@ async fn migrated(test: &str) -> Option<(TestDb, Client)> {
     Some((db, client))
 }
 
-async fn insert<R: RowOwned + RowWrite>(client: &Client, table: &str, rows: &[R]) {
-    let mut insert = client.insert::<R>(table).await.unwrap();
-    for row in rows {
-        insert.write(row).await.unwrap();
-    }
-    insert.end().await.unwrap();
+/// Inserts `rows` as the service does: one Native block through the writer.
+async fn insert<R: Row + Serialize>(client: &Client, table: &str, rows: &[R]) {
+    Writer::new(client.clone(), RetryPolicy::default())
+        .insert(table, rows)
+        .await
+        .unwrap();
 }
 
 /// Every row of `table` (after `FINAL`), each column as the row type reads it.
@@ -1559,4 +1561,110 @@ async fn per_minute_requests_fill_from_inserted_iis_rows() {
         .filter(|r| r.payload_kind == 10 || r.httperr_status > 0)
         .count();
     assert_eq!(total, requests as u64);
+}
+
+// ------------------------------------------------------------------------------------------
+// The writer's Native blocks on the current ClickHouse engine (chdb)
+// ------------------------------------------------------------------------------------------
+
+/// One Native block of `rows` with the types the schema files give `R`'s columns, written to
+/// `dir/<table>.native`; the SQL that loads it and checks the row count.
+fn native_block<R: Row + Serialize>(dir: &std::path::Path, table: &str, rows: &[R]) -> String {
+    let schema = schema_columns(table);
+    let types: Vec<ColumnType> = R::COLUMN_NAMES
+        .iter()
+        .map(|name| {
+            let (_, ty) = schema.iter().find(|(n, _)| n == name).unwrap();
+            ColumnType::new(name, ty).unwrap()
+        })
+        .collect();
+    let mut block = Block::new(&types);
+    for row in rows {
+        block.push(row).unwrap();
+    }
+    let path = dir.join(format!("{table}.native"));
+    std::fs::write(&path, block.encode()).unwrap();
+    format!(
+        "INSERT INTO {table} SELECT * FROM file('{}', 'Native');\n\
+         SELECT throwIf(count() != {}) FROM {table};\n",
+        path.display(),
+        rows.len()
+    )
+}
+
+/// The 18.16 server is not the only reader of the writer's blocks: production runs current
+/// ClickHouse. Every table's block of the sample rows loads into the schema on the current
+/// engine embedded in chdb (`scripts/chdb-check.sh`, which installs it the first time), and
+/// the `LowCardinality` and `Array` columns read back as written.
+#[test]
+fn native_blocks_of_every_table_load_into_the_current_engine() {
+    let s = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let events = s.event_rows();
+    // Every row inserted stays (current servers collapse the rows of one block by key).
+    let mut sql = "SET optimize_on_insert = 0;\n".to_string();
+    sql += &native_block(dir.path(), EventRow::TABLE, &events);
+    let hosts: BTreeSet<&str> = events.iter().map(|e| e.host.as_str()).collect();
+    let agent_bytes: usize = events.iter().map(|e| e.iis_user_agent.len()).sum();
+    let missing: usize = events.iter().map(|e| e.scep_missing.len()).sum();
+    sql += &format!(
+        "SELECT throwIf(uniqExact(host) != {}) FROM events;\n\
+         SELECT throwIf(sum(length(iis_user_agent)) != {agent_bytes}) FROM events;\n\
+         SELECT throwIf(sum(length(scep_missing)) != {missing}) FROM events;\n",
+        hosts.len()
+    );
+    let watermarks: Vec<WatermarkRow> = s
+        .watermarks
+        .iter()
+        .map(|w| WatermarkRow::from_watermark(w, ENDPOINT, 1_795_200_000_000_000))
+        .collect();
+    sql += &native_block(dir.path(), WatermarkRow::TABLE, &watermarks);
+    let rejects = vec![RejectRow::new(
+        &kafka_record(),
+        Rejected::record("failed to decode Protobuf message", b"\x0a\x3a\xff\x00\x07"),
+        VERSION,
+    )];
+    sql += &native_block(dir.path(), RejectRow::TABLE, &rejects);
+    sql += "SELECT throwIf(payload != unhex('0A3AFF0007')) FROM rejects;\n";
+    let attempts: Vec<AttemptRow> = s
+        .report
+        .attempts
+        .iter()
+        .map(|a| AttemptRow::from_attempt(a, VERSION, false))
+        .collect();
+    sql += &native_block(dir.path(), AttemptRow::TABLE, &attempts);
+    let diagnoses: Vec<DiagnosisRow> = s
+        .report
+        .diagnoses
+        .iter()
+        .map(|d| DiagnosisRow::from_diagnosis(d, VERSION, false))
+        .collect();
+    let evidence: usize = diagnoses.iter().map(|d| d.evidence_event_id.len()).sum();
+    sql += &native_block(dir.path(), DiagnosisRow::TABLE, &diagnoses);
+    sql +=
+        &format!("SELECT throwIf(sum(length(evidence.event_id)) != {evidence}) FROM diagnoses;\n");
+    sql += &native_block(dir.path(), HealthFactRow::TABLE, &s.health_rows());
+    let file = dir.path().join("load.sql");
+    std::fs::write(&file, sql).unwrap();
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(schema_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    migrations.sort();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/chdb-check.sh"))
+        .args(&migrations)
+        .arg(&file)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chdb refused a block:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -2117,7 +2117,14 @@ impl Engine {
         }
     }
 
-    /// Counters and sizes of the engine's state.
+    /// Events that arrived after the window they belong to was closed, so far: what
+    /// [`EngineStats::late_events`] says, without walking the held state.
+    pub fn late_events(&self) -> u64 {
+        self.late_events
+    }
+
+    /// Counters and sizes of the engine's state. Walks all held state: callers on a hot path
+    /// read the counters they need by their own accessors ([`Engine::late_events`]).
     pub fn stats(&self) -> EngineStats {
         let mut by_kind = BTreeMap::new();
         for (i, n) in self.events_by_kind.iter().enumerate() {

@@ -12,8 +12,9 @@
 use std::future::Future;
 use std::time::Instant;
 
-use clickhouse::{RowOwned, RowWrite};
+use clickhouse::Row;
 use scepwatch_proto::v1::{EndpointEvents, Event, Watermark};
+use serde::Serialize;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -298,7 +299,7 @@ async fn insert<T, G>(
     give_up: G,
 ) -> Result<u32, StoreError>
 where
-    T: RowOwned + RowWrite + Sync + Table,
+    T: Row + Serialize + Sync + Table,
     G: Future<Output = ()>,
 {
     if rows.is_empty() {

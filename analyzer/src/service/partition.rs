@@ -377,7 +377,7 @@ impl Partition {
         self.holding = false;
         let config = self.engine.config().clone();
         let engine = std::mem::replace(&mut self.engine, Engine::new(config));
-        let late_before = engine.stats().late_events;
+        let late_before = engine.late_events();
         let mut incidents = Vec::new();
         {
             let mut sink = ToOutbox {
@@ -413,7 +413,7 @@ impl Partition {
     }
 
     fn count_late(&mut self, m: &Metrics) {
-        let late = self.engine.stats().late_events;
+        let late = self.engine.late_events();
         m.late_events.inc_by(late.saturating_sub(self.late_seen));
         self.late_seen = late;
     }

@@ -29,6 +29,16 @@ pub enum StoreError {
     /// invalid URL); retrying cannot help.
     #[error("ClickHouse client error: {0}")]
     Client(#[source] clickhouse::error::Error),
+    /// Rows could not be put into their table's columns (the row type and the table differ),
+    /// or the table has a column of a type the writer does not write; retrying cannot help.
+    #[error("rows for {table} cannot be encoded: {source}")]
+    Encode {
+        /// The table.
+        table: String,
+        /// What does not match.
+        #[source]
+        source: super::native::NativeError,
+    },
     /// A migration recorded in `schema_migrations` has another checksum than the file this
     /// program ships: a released migration was edited, which is never allowed.
     #[error(
@@ -114,6 +124,7 @@ impl StoreError {
             | StoreError::Config(_)
             | StoreError::Refused { .. }
             | StoreError::Client(_)
+            | StoreError::Encode { .. }
             | StoreError::EditedMigration { .. }
             | StoreError::Embedded(_) => false,
         }

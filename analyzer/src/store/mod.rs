@@ -6,13 +6,15 @@
 //! - [`StoreConfig`]: the `[clickhouse]` section and the client built from it (schema
 //!   validation off, for 18.x servers).
 //! - [`migrate::migrate`]: creates the database and applies the embedded migrations.
-//! - [`writer::Writer`]: one INSERT per batch, retried while the server is unavailable.
+//! - [`writer::Writer`]: one INSERT per batch (a Native block, [`native`]), retried while the
+//!   server is unavailable.
 //! - [`retention`]: how long raw rows are kept (TTL, or monthly partitions dropped on 18.x).
 //! - [`Versions`]: the `version` of written rows (write time, µs, never going back).
 
 mod config;
 mod error;
 pub mod migrate;
+pub mod native;
 pub mod retention;
 pub mod rows;
 mod versions;

@@ -1,5 +1,6 @@
-//! Batched inserts: one INSERT (RowBinary) per batch, tried again with growing waits while the
-//! server is unavailable, stopped at once when it refuses the rows.
+//! Batched inserts: one INSERT per batch, a Native block of the table's columns ([`super::native`]),
+//! tried again with growing waits while the server is unavailable, stopped at once when it
+//! refuses the rows.
 //!
 //! The writer never drops a batch on its own: it tries until the insert succeeds, the server
 //! refuses it, or the caller's `give_up` future completes (shutdown, deadline). A batch that
@@ -7,14 +8,26 @@
 //! committed). A retried insert may store a batch twice (the first attempt may have succeeded
 //! without its answer arriving): the tables are `ReplacingMergeTree`s keyed by deterministic
 //! IDs, so readers see one row (docs/clickhouse.md, rule 3).
+//!
+//! A block names each column's type, which the writer asks the server for once per table
+//! (`system.columns`) and keeps: a schema change needs a restart of the service, which its
+//! migrations do anyway.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clickhouse::{Client, RowOwned, RowWrite};
+use bytes::Bytes;
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
 use tracing::{debug, warn, Instrument};
 
 use super::error::StoreError;
+use super::native::{Block, ColumnType};
+
+/// Bytes of a block sent (and, with LZ4, compressed) at a time.
+const CHUNK: usize = 1 << 20;
 
 /// Waits between attempts, and the time one attempt may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +86,22 @@ pub struct InsertReport {
 pub struct Writer {
     client: Client,
     policy: RetryPolicy,
+    /// The types of a table's columns, as the server gave them, by table and the columns a
+    /// row type names.
+    tables: Arc<Mutex<TableTypes>>,
+}
+
+/// The columns a row type names, in order (`Row::COLUMN_NAMES`).
+type Columns = &'static [&'static str];
+
+/// Column types by table and the columns a row type names.
+type TableTypes = HashMap<(String, Columns), Arc<[ColumnType]>>;
+
+#[derive(Row, Deserialize)]
+struct SystemColumn {
+    name: String,
+    #[serde(rename = "type")]
+    type_name: String,
 }
 
 impl Writer {
@@ -82,6 +111,7 @@ impl Writer {
         Writer {
             client,
             policy: policy.into(),
+            tables: Arc::default(),
         }
     }
 
@@ -95,22 +125,116 @@ impl Writer {
         ping(&self.client, self.policy.insert_timeout).await
     }
 
+    /// The types of the columns `names` of `table`, in that order: asked of the server the first
+    /// time, then remembered.
+    async fn columns(&self, table: &str, names: Columns) -> Result<Arc<[ColumnType]>, StoreError> {
+        if let Some(known) = self.known(table, names) {
+            return Ok(known);
+        }
+        let query = self
+            .client
+            .query("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ?")
+            .bind(table)
+            .fetch_all::<SystemColumn>();
+        let listed = match tokio::time::timeout(self.policy.insert_timeout, query).await {
+            Ok(listed) => listed?,
+            Err(_) => return Err(StoreError::Unavailable(clickhouse::error::Error::TimedOut)),
+        };
+        let encode = |source| StoreError::Encode {
+            table: table.to_owned(),
+            source,
+        };
+        if listed.is_empty() {
+            return Err(encode(super::native::NativeError::Mismatch(
+                "no such table in the database".into(),
+            )));
+        }
+        let mut types = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(c) = listed.iter().find(|c| c.name == *name) else {
+                return Err(encode(super::native::NativeError::Mismatch(format!(
+                    "the table has no column {name} ({} columns listed)",
+                    listed.len()
+                ))));
+            };
+            types.push(ColumnType::new(&c.name, &c.type_name).map_err(encode)?);
+        }
+        let types: Arc<[ColumnType]> = types.into();
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.insert((table.to_owned(), names), types.clone());
+        }
+        Ok(types)
+    }
+
+    fn known(&self, table: &str, names: Columns) -> Option<Arc<[ColumnType]>> {
+        self.tables
+            .lock()
+            .ok()?
+            .get(&(table.to_owned(), names))
+            .cloned()
+    }
+
+    /// `rows` as one Native block of `table`'s columns.
+    fn encode<T: Serialize>(
+        table: &str,
+        types: &[ColumnType],
+        rows: &[T],
+    ) -> Result<Bytes, StoreError> {
+        let mut block = Block::new(types);
+        for row in rows {
+            block.push(row).map_err(|source| StoreError::Encode {
+                table: table.to_owned(),
+                source,
+            })?;
+        }
+        Ok(Bytes::from(block.encode()))
+    }
+
     /// Inserts `rows` into `table` in one INSERT, once. The INSERT names `T`'s fields as its
-    /// columns; RowBinary carries no types, so each field must have its column's exact type,
-    /// and a writer gives every column of the table (docs/clickhouse.md, "Writing").
+    /// columns, each of which the table must have; the block gives each column the table's type,
+    /// and a field's value must be that type's (docs/clickhouse.md, "Writing").
     pub async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<Duration, StoreError>
     where
-        T: RowOwned + RowWrite + Sync,
+        T: Row + Serialize,
+    {
+        let mut block = None;
+        self.insert_once(table, rows, &mut block).await
+    }
+
+    /// One INSERT of `rows`, encoded into `block` the first time (a retry sends the same bytes).
+    async fn insert_once<T>(
+        &self,
+        table: &str,
+        rows: &[T],
+        block: &mut Option<Bytes>,
+    ) -> Result<Duration, StoreError>
+    where
+        T: Row + Serialize,
     {
         let started = Instant::now();
+        let data = match block {
+            Some(data) => data.clone(),
+            None => {
+                let types = self.columns(table, T::COLUMN_NAMES).await?;
+                let data = Self::encode(table, &types, rows)?;
+                *block = Some(data.clone());
+                data
+            }
+        };
+        let sql = format!(
+            "INSERT INTO {table} ({}) FORMAT Native",
+            T::COLUMN_NAMES.join(", ")
+        );
         let timeout = Some(self.policy.insert_timeout);
         let mut insert = self
             .client
-            .insert::<T>(table)
-            .await?
+            .insert_formatted_with(sql)
             .with_timeouts(timeout, timeout);
-        for row in rows {
-            insert.write(row).await?;
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + CHUNK).min(data.len());
+            insert.send(data.slice(at..end)).await?;
+            at = end;
         }
         insert.end().await?;
         Ok(started.elapsed())
@@ -128,7 +252,7 @@ impl Writer {
         give_up: G,
     ) -> Result<InsertReport, StoreError>
     where
-        T: RowOwned + RowWrite + Sync,
+        T: Row + Serialize + Sync,
         G: Future<Output = ()>,
     {
         if rows.is_empty() {
@@ -142,10 +266,15 @@ impl Writer {
         let started = Instant::now();
         let mut give_up = std::pin::pin!(give_up);
         let mut attempts = 0u32;
+        let mut block = None;
         loop {
             attempts += 1;
             let span = tracing::debug_span!("insert", table, rows = rows.len(), attempt = attempts);
-            let error = match self.insert(table, rows).instrument(span).await {
+            let error = match self
+                .insert_once(table, rows, &mut block)
+                .instrument(span)
+                .await
+            {
                 Ok(latency) => {
                     debug!(
                         table,
