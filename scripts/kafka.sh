@@ -15,7 +15,8 @@
 #
 # Environment:
 #   SCEPWATCH_TOOLS               where tools are installed (default ~/.cache/scepwatch-tools);
-#                                 Tansu lives in $SCEPWATCH_TOOLS/tansu-0.6.0/bin/tansu
+#                                 Tansu lives in
+#                                 $SCEPWATCH_TOOLS/tansu-0.6.0-libsql-dynostore/bin/tansu
 #   SCEPWATCH_KAFKA_DATA          broker data, pid file and log (default /var/tmp/scepwatch/kafka)
 #   SCEPWATCH_KAFKA_START_TIMEOUT seconds to wait for the broker to answer (default 60)
 #
@@ -23,8 +24,12 @@
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
+# Two storage engines: SQLite (this broker: it survives the broker-outage test's crash) and
+# memory (the private brokers of the analyzer's benchmarks and fault tests: no disk, and about
+# 50 times less CPU per message read; docs/kafka.md).
+TANSU_FEATURES=libsql,dynostore
 TOOLS="${SCEPWATCH_TOOLS:-$HOME/.cache/scepwatch-tools}"
-PREFIX="$TOOLS/tansu-$TANSU_VERSION"
+PREFIX="$TOOLS/tansu-$TANSU_VERSION-${TANSU_FEATURES//,/-}"
 BIN="$PREFIX/bin/tansu"
 DATA="${SCEPWATCH_KAFKA_DATA:-/var/tmp/scepwatch/kafka}"
 PIDFILE="$DATA/tansu.pid"
@@ -70,14 +75,14 @@ prepare() {
   command -v cargo >/dev/null 2>&1 || { say "cargo is needed to build Tansu $TANSU_VERSION"; exit 1; }
   mkdir -p "$TOOLS"
   # One build at a time per machine; whoever waits finds the binary afterwards.
-  exec 9>"$TOOLS/.tansu-$TANSU_VERSION.lock"
+  exec 9>"$PREFIX.lock"
   if ! flock -n 9; then
     say "another build of Tansu $TANSU_VERSION is running; waiting for it"
     flock 9
   fi
   if [ ! -x "$BIN" ]; then
-    say "building Tansu $TANSU_VERSION with its SQLite engine into $PREFIX (once per machine; about 10 minutes on 2 cores)"
-    cargo install tansu --version "$TANSU_VERSION" --locked --features libsql --root "$PREFIX"
+    say "building Tansu $TANSU_VERSION with its SQLite and memory engines into $PREFIX (once per machine; about 10 minutes on 2 cores)"
+    cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES" --root "$PREFIX"
   fi
   flock -u 9
   [ -x "$BIN" ] || { say "the build did not produce $BIN"; exit 1; }

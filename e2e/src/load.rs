@@ -3,11 +3,12 @@
 //! machine they ran on, a topic dumped to a file `kcat -P -l` can send again, and min / median
 //! / max over repeated runs.
 //!
-//! A benchmark starts its own broker ([`Broker::private`]): Tansu 0.6 with its SQLite engine,
-//! the binary `scripts/kafka.sh` installs, on a free port with its data in a fresh folder that
-//! is removed afterwards. Each repetition then starts from an empty store, and the
-//! development broker's data (and the tests using it) are left alone. [`Broker::external`]
-//! uses a broker that runs already instead.
+//! A benchmark starts its own broker ([`Broker::private`]): Tansu 0.6, the binary
+//! `scripts/kafka.sh` installs, with its SQLite engine ([`Storage::Sqlite`], as the
+//! development broker) or its memory engine ([`Storage::Memory`]), on a free port with its data
+//! in a fresh folder that is removed afterwards. Each repetition then starts from an empty
+//! store, and the development broker's data (and the tests using it) are left alone.
+//! [`Broker::external`] uses a broker that runs already instead.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -32,8 +33,9 @@ use crate::{free_port, workspace_root, Error};
 /// The Tansu version `scripts/kafka.sh` installs.
 pub const TANSU_VERSION: &str = "0.6.0";
 
-/// Where `scripts/kafka.sh` installs Tansu: `$SCEPWATCH_TOOLS/tansu-<version>/bin/tansu`
-/// (`SCEPWATCH_TOOLS` defaults to `~/.cache/scepwatch-tools`).
+/// Where `scripts/kafka.sh` installs Tansu, built with its SQLite and memory engines:
+/// `$SCEPWATCH_TOOLS/tansu-<version>-libsql-dynostore/bin/tansu` (`SCEPWATCH_TOOLS` defaults
+/// to `~/.cache/scepwatch-tools`).
 pub fn tansu_binary() -> PathBuf {
     let tools = std::env::var_os("SCEPWATCH_TOOLS")
         .map(PathBuf::from)
@@ -41,7 +43,48 @@ pub fn tansu_binary() -> PathBuf {
             let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
             PathBuf::from(home).join(".cache/scepwatch-tools")
         });
-    tools.join(format!("tansu-{TANSU_VERSION}/bin/tansu"))
+    tools.join(format!("tansu-{TANSU_VERSION}-libsql-dynostore/bin/tansu"))
+}
+
+/// The storage engine of a private broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// SQLite in the broker's folder, as the development broker: it survives a crash of the
+    /// broker, and costs 50–120 CPU-seconds per million events read here (docs/kafka.md).
+    Sqlite,
+    /// Memory: lost with the broker, about 1 CPU-second per million events read. It answers a
+    /// fetch only when `fetch.wait.max.ms` has passed, so its consumers set that low
+    /// (docs/kafka.md, gaps).
+    Memory,
+}
+
+impl Storage {
+    /// The broker's `--storage-engine`.
+    fn url(self) -> &'static str {
+        match self {
+            Storage::Sqlite => "sqlite://tansu.db",
+            Storage::Memory => "memory://tansu/",
+        }
+    }
+
+    /// As `--broker-storage` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Sqlite => "sqlite",
+            Storage::Memory => "memory",
+        }
+    }
+}
+
+impl std::str::FromStr for Storage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sqlite" => Ok(Storage::Sqlite),
+            "memory" => Ok(Storage::Memory),
+            other => Err(format!("{other}: the broker storage is sqlite or memory")),
+        }
+    }
 }
 
 /// The broker a benchmark writes to.
@@ -55,6 +98,11 @@ impl Broker {
     /// Starts a Tansu broker of its own (SQLite engine) on a free port of 127.0.0.1, with its
     /// data in a new folder under `parent`, and waits until it accepts connections.
     pub fn private(parent: &Path) -> Result<Broker, Error> {
+        Broker::private_with(parent, Storage::Sqlite)
+    }
+
+    /// [`Broker::private`] with the storage engine `storage`.
+    pub fn private_with(parent: &Path, storage: Storage) -> Result<Broker, Error> {
         let bin = tansu_binary();
         if !bin.is_file() {
             return Err(Error::Build(format!(
@@ -73,11 +121,12 @@ impl Broker {
         let args: Vec<OsString> = vec![
             "-c".into(),
             "cd \"$0\" && exec \"$1\" broker --cluster-id scepwatch-bench --listener-url \"$2\" \
-             --advertised-listener-url \"$2\" --storage-engine sqlite://tansu.db"
+             --advertised-listener-url \"$2\" --storage-engine \"$3\""
                 .into(),
             dir.path().into(),
             bin.into(),
             url.into(),
+            storage.url().into(),
         ];
         let mut process = Process::start(
             "tansu",

@@ -127,7 +127,8 @@ impl Results {
     }
 
     /// Adds the rows written into the tables between `from` and `to` (wall time), counted by
-    /// the server's query log (`system.query_log`, `written_rows` of each finished INSERT;
+    /// the server's query log (`system.query_log`, `written_rows` of each finished INSERT as the
+    /// analyzer's writer words it, `INSERT INTO <table> (<columns>) FORMAT Native`;
     /// `scripts/clickhouse.sh` turns `log_queries` on). The log does not name the database:
     /// the window must hold the inserts of this run only, and starts and ends on whole seconds
     /// (`from` rounded up, `to` rounded up), so a run that starts within a second of another's
@@ -148,7 +149,7 @@ impl Results {
             ch.count(&format!(
                 "SELECT sum(written_rows) FROM system.query_log WHERE type = 2 \
                  AND query_start_time >= toDateTime({from}) AND event_time <= toDateTime({to}) \
-                 AND query LIKE 'INSERT INTO `{table}`(%'"
+                 AND query LIKE 'INSERT INTO {table} (%'"
             ))
         };
         self.written = Some(RawCounts {

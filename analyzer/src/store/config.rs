@@ -118,9 +118,9 @@ impl StoreConfig {
     /// A client of the configured server and database.
     ///
     /// Schema validation is off: it needs the `RowBinaryWithNamesAndTypes` format, which
-    /// ClickHouse 18.x lacks, so rows travel as plain `RowBinary` and must match their table's
-    /// columns (the row types in [`super::rows`] do, by test). The database need not exist
-    /// yet: [`super::migrate::migrate`] creates it.
+    /// ClickHouse 18.x lacks (inserts go as Native blocks, [`super::writer::Writer`]; tests read
+    /// rows back as plain `RowBinary`). The database need not exist yet:
+    /// [`super::migrate::migrate`] creates it.
     pub fn client(&self) -> Result<clickhouse::Client, StoreError> {
         self.validate()?;
         let mut client = clickhouse::Client::default()

@@ -87,6 +87,17 @@ struct Args {
     /// Use this running broker instead of starting one.
     #[arg(long)]
     bootstrap: Option<String>,
+    /// Storage engine of the broker the bench starts: `memory` (about 1 CPU-second per million
+    /// events read) or `sqlite` (the development broker's, 50-120: the broker then takes most
+    /// of the 2 cores; docs/kafka.md).
+    #[arg(long, default_value = "memory")]
+    broker_storage: load::Storage,
+    /// A librdkafka property `key=value` for both consumers, the analyzer and kcat (repeat for
+    /// more). The default, `fetch.wait.max.ms=10`, is because the test broker answers a fetch
+    /// only once that wait has passed (docs/kafka.md, gaps); give `fetch.wait.max.ms=500`
+    /// (librdkafka's default) to see it.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", default_values_t = ["fetch.wait.max.ms=10".to_string()])]
+    kafka_properties: Vec<String>,
     /// ClickHouse's native port, for clickhouse-client (the HTTP URL comes from
     /// SCEPWATCH_CLICKHOUSE_URL, default http://127.0.0.1:8123).
     #[arg(long, default_value_t = 9000)]
@@ -197,18 +208,20 @@ fn main() -> anyhow::Result<()> {
 
     let mut broker = match &args.bootstrap {
         Some(b) => Broker::external(b),
-        None => Broker::private(&root)?,
+        None => Broker::private_with(&root, args.broker_storage)?,
     };
     println!(
-        "broker: {}",
+        "broker: {}; consumers' properties: {}",
         match &args.bootstrap {
             Some(b) => format!("external at {b}"),
             None => format!(
-                "Tansu {} (SQLite engine), its own, at {}",
+                "Tansu {} ({} engine), its own, at {}",
                 load::TANSU_VERSION,
+                args.broker_storage.name(),
                 broker.bootstrap()
             ),
-        }
+        },
+        args.kafka_properties.join(" ")
     );
     let topic = format!("analyzer-bench-{}", std::process::id());
     let mut plan = TrafficPlan::new(args.seed, args.endpoints, args.events);
@@ -242,7 +255,7 @@ fn main() -> anyhow::Result<()> {
         let mut k = None;
         if kcat_first {
             if let Some(kc) = &kcat {
-                k = Some(kcat_run(kc, &mut broker, &topic, &run_dir)?);
+                k = Some(kcat_run(kc, &args, &mut broker, &topic, &run_dir)?);
             }
         }
         let a = analyzer_run(&args, &ch, &mut broker, &topic, &run_dir, run, events)?;
@@ -253,7 +266,7 @@ fn main() -> anyhow::Result<()> {
         }
         if !kcat_first {
             if let Some(kc) = &kcat {
-                k = Some(kcat_run(kc, &mut broker, &topic, &run_dir)?);
+                k = Some(kcat_run(kc, &args, &mut broker, &topic, &run_dir)?);
             }
         }
         let a_rate = events as f64 / a.seconds;
@@ -447,6 +460,7 @@ fn analyzer_run(
     ch.execute(&format!("DROP DATABASE IF EXISTS {db}"))?;
     let mut o = AnalyzerOptions::new(broker.bootstrap(), topic, ch.url(), &db);
     o.group_id = format!("{topic}-run{run}");
+    o.kafka_properties.extend(kafka_properties(args)?);
     o.flush_events = args.flush_events;
     o.flush_interval_ms = args.flush_interval_ms;
     o.log_filter = args.log.clone();
@@ -658,13 +672,25 @@ fn insert_run(
     })
 }
 
+/// `--kafka-property` as (key, value) pairs.
+fn kafka_properties(args: &Args) -> anyhow::Result<Vec<(String, String)>> {
+    args.kafka_properties
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("--kafka-property {p}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
 fn kcat_run(
     kcat: &Kcat,
+    bench: &Args,
     broker: &mut Broker,
     topic: &str,
     run_dir: &Path,
 ) -> anyhow::Result<KcatRun> {
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "-C".into(),
         "-b".into(),
         broker.bootstrap().into(),
@@ -675,6 +701,10 @@ fn kcat_run(
         "beginning".into(),
         "-q".into(),
     ];
+    for (k, v) in kafka_properties(bench)? {
+        args.push("-X".into());
+        args.push(format!("{k}={v}"));
+    }
     let log = run_dir.join("kcat.log");
     let stderr = std::fs::File::create(&log)?;
     let broker_pid = broker.pid();

@@ -1,9 +1,9 @@
 //! One Rust type per table of the schema, and the conversions that fill them from the engine's
 //! input (`scepwatch.v1` events and watermarks) and output (attempts, diagnoses).
 //!
-//! Rows are inserted as RowBinary without schema validation (the 18.16 servers of the tests
-//! lack `RowBinaryWithNamesAndTypes`), so each struct lists exactly the columns of its table, in
-//! the table's order, each with the Rust type whose RowBinary encoding is the column's:
+//! Rows are inserted as Native blocks ([`super::native`]): each struct lists exactly the columns
+//! of its table, in the table's order, each with the Rust type the block takes for the column's
+//! type (and that reads it back, through the `clickhouse` crate, in tests):
 //!
 //! | column type | Rust type |
 //! |---|---|

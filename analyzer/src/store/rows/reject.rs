@@ -154,7 +154,7 @@ impl RejectRow {
     }
 }
 
-/// Raw bytes into a `String` column (RowBinary: length, then the bytes).
+/// Raw bytes into a `String` column (length, then the bytes; no UTF-8 check).
 fn bytes_out<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_bytes(bytes)
 }
