@@ -96,7 +96,8 @@ async fn rows_round_trip_with_and_without_lz4() {
     };
     db.exec(TABLE);
     let versions = Versions::new();
-    let rows = probes(5_000, &versions);
+    // More than one Native block's worth (8,192 rows), the last one partial.
+    let rows = probes(20_000, &versions);
 
     for compression in [false, true] {
         db.exec("TRUNCATE TABLE probes");
@@ -115,6 +116,15 @@ async fn rows_round_trip_with_and_without_lz4() {
         let mut expected = rows.clone();
         expected.sort_by(|a, b| a.probe_id.cmp(&b.probe_id));
         assert_eq!(read_back(&writer).await, expected, "lz4 {compression}");
+        // The blocks of one INSERT are written as one part.
+        assert_eq!(
+            db.number(&format!(
+                "SELECT count() FROM system.parts WHERE active AND database = '{}' \
+                 AND table = 'probes'",
+                db.name
+            )),
+            1
+        );
         eprintln!(
             "server {version}, lz4 {compression}: {} rows in one INSERT, {:?}",
             rows.len(),

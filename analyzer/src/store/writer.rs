@@ -29,6 +29,10 @@ use super::native::{Block, ColumnType};
 /// Bytes of a block sent (and, with LZ4, compressed) at a time.
 const CHUNK: usize = 1 << 20;
 
+/// Rows per Native block: an INSERT of more sends several, the server reading one while the
+/// next is encoded (it still writes them as one part).
+const BLOCK_ROWS: usize = 8192;
+
 /// Waits between attempts, and the time one attempt may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -191,36 +195,31 @@ impl Writer {
     }
 
     /// Inserts `rows` into `table` in one INSERT, once. The INSERT names `T`'s fields as its
-    /// columns, each of which the table must have; the block gives each column the table's type,
-    /// and a field's value must be that type's (docs/clickhouse.md, "Writing").
+    /// columns, each of which the table must have; the blocks give each column the table's
+    /// type, and a field's value must be that type's (docs/clickhouse.md, "Writing").
     pub async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<Duration, StoreError>
     where
         T: Row + Serialize,
     {
-        let mut block = None;
-        self.insert_once(table, rows, &mut block).await
+        let mut blocks = Vec::new();
+        self.insert_once(table, rows, &mut blocks).await
     }
 
-    /// One INSERT of `rows`, encoded into `block` the first time (a retry sends the same bytes).
+    /// One INSERT of `rows`, in blocks of [`BLOCK_ROWS`]: each block is sent as soon as it is
+    /// encoded, so the server reads one while the next is encoded. `blocks` keeps the blocks
+    /// encoded so far: a retry sends the same bytes and encodes only what the failed attempt
+    /// had not reached.
     async fn insert_once<T>(
         &self,
         table: &str,
         rows: &[T],
-        block: &mut Option<Bytes>,
+        blocks: &mut Vec<Bytes>,
     ) -> Result<Duration, StoreError>
     where
         T: Row + Serialize,
     {
         let started = Instant::now();
-        let data = match block {
-            Some(data) => data.clone(),
-            None => {
-                let types = self.columns(table, T::COLUMN_NAMES).await?;
-                let data = Self::encode(table, &types, rows)?;
-                *block = Some(data.clone());
-                data
-            }
-        };
+        let types = self.columns(table, T::COLUMN_NAMES).await?;
         let sql = format!(
             "INSERT INTO {table} ({}) FORMAT Native",
             T::COLUMN_NAMES.join(", ")
@@ -230,11 +229,21 @@ impl Writer {
             .client
             .insert_formatted_with(sql)
             .with_timeouts(timeout, timeout);
-        let mut at = 0;
-        while at < data.len() {
-            let end = (at + CHUNK).min(data.len());
-            insert.send(data.slice(at..end)).await?;
-            at = end;
+        for (i, chunk) in rows.chunks(BLOCK_ROWS).enumerate() {
+            let data = match blocks.get(i) {
+                Some(data) => data.clone(),
+                None => {
+                    let data = Self::encode(table, &types, chunk)?;
+                    blocks.push(data.clone());
+                    data
+                }
+            };
+            let mut at = 0;
+            while at < data.len() {
+                let end = (at + CHUNK).min(data.len());
+                insert.send(data.slice(at..end)).await?;
+                at = end;
+            }
         }
         insert.end().await?;
         Ok(started.elapsed())
@@ -266,12 +275,12 @@ impl Writer {
         let started = Instant::now();
         let mut give_up = std::pin::pin!(give_up);
         let mut attempts = 0u32;
-        let mut block = None;
+        let mut blocks = Vec::new();
         loop {
             attempts += 1;
             let span = tracing::debug_span!("insert", table, rows = rows.len(), attempt = attempts);
             let error = match self
-                .insert_once(table, rows, &mut block)
+                .insert_once(table, rows, &mut blocks)
                 .instrument(span)
                 .await
             {
