@@ -175,6 +175,7 @@ async fn refused_rows_are_not_retried() {
 
     // The writer asks the server for the table's column types before it encodes a block:
     // each of these fails there, before anything is sent, as a refusal no retry can cure.
+    // Four refusals, each after one attempt, never waited on.
     let encode_error = |error: &StoreError, what: &str| {
         assert!(
             matches!(error, StoreError::Encode { .. }),
@@ -184,14 +185,17 @@ async fn refused_rows_are_not_retried() {
         eprintln!("{what}: {error}");
     };
 
-    // No such table.
+    // No such table: the server's catalog says so, in the server's own words (code 60).
     let started = Instant::now();
     let error = writer
         .insert_with_retry("no_such_table", &rows, std::future::pending())
         .await
         .unwrap_err();
-    encode_error(&error, "no table");
-    assert!(error.to_string().contains("no such table"), "{error}");
+    assert!(
+        matches!(error, StoreError::Refused { code: 60, .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
 
     // A row type the table does not have: a column it lacks.
     #[derive(Row, Serialize)]
@@ -227,12 +231,12 @@ async fn refused_rows_are_not_retried() {
     encode_error(&error, "misfit row");
     assert!(error.to_string().contains("column status"), "{error}");
 
-    // Three refusals, each after one attempt, never waited on.
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(db.number("SELECT count() FROM probes"), 0);
 
-    // What the server refuses is not retried either: the writer knows the table's columns from
-    // a first insert, then the table goes away.
+    // A table the writer has used that goes away: a server shutting down answers so while it
+    // detaches its tables, so the writer asks again (5 times, with its waits) before it takes
+    // the refusal.
     writer
         .insert_with_retry("probes", &rows, std::future::pending())
         .await
@@ -248,7 +252,40 @@ async fn refused_rows_are_not_retried() {
         "{error:?}"
     );
     assert!(!error.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(5));
+    let took = started.elapsed();
+    let policy = db.config().retry_policy();
+    let waits: Duration = (1..=5).map(|n| policy.backoff(n)).sum();
+    assert!(
+        took >= waits && took < waits + Duration::from_secs(5),
+        "{took:?}, waits {waits:?}"
+    );
+}
+
+/// The same table back within those attempts (a server restarted, a table recreated by the
+/// service's migrations) takes the rows.
+#[tokio::test]
+async fn a_table_that_comes_back_takes_the_rows() {
+    let _server = SERVER.read().await;
+    let Some(db) = TestDb::create("writer_vanished") else {
+        return;
+    };
+    db.exec(TABLE);
+    let writer = writer_of(&db, false);
+    let rows = probes(10, &Versions::new());
+    writer
+        .insert_with_retry("probes", &rows, std::future::pending())
+        .await
+        .unwrap();
+    db.exec("DROP TABLE probes");
+    let insert = writer.insert_with_retry("probes", &rows, std::future::pending());
+    let recreate = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        db.exec(TABLE);
+    };
+    let (report, ()) = tokio::join!(insert, recreate);
+    let report = report.unwrap();
+    assert!(report.attempts >= 2, "{report:?}");
+    assert_eq!(read_back(&writer).await.len(), rows.len());
 }
 
 #[tokio::test]

@@ -29,6 +29,17 @@ use super::native::{Block, ColumnType};
 /// Bytes of a block sent (and, with LZ4, compressed) at a time.
 const CHUNK: usize = 1 << 20;
 
+/// ClickHouse's codes for a table or database that does not exist.
+const UNKNOWN_TABLE: u32 = 60;
+const UNKNOWN_DATABASE: u32 = 81;
+
+/// Attempts in a row that may find a table missing which this writer has written to (or
+/// listed) before, before the writer gives up: a server shutting down gracefully answers
+/// queries on open connections while it detaches its tables (code 60), and one restarting
+/// answers before it has attached them all. A table that is really gone is refused after
+/// these attempts (about 6 s with the default waits).
+const VANISHED_ATTEMPTS: u32 = 5;
+
 /// Rows per Native block: an INSERT of more sends several, the server reading one while the
 /// next is encoded (it still writes them as one part).
 const BLOCK_ROWS: usize = 8192;
@@ -149,9 +160,13 @@ impl Writer {
             source,
         };
         if listed.is_empty() {
-            return Err(encode(super::native::NativeError::Mismatch(
-                "no such table in the database".into(),
-            )));
+            // As the server words an INSERT into a table it does not have (UNKNOWN_TABLE).
+            return Err(StoreError::Refused {
+                code: UNKNOWN_TABLE,
+                message: format!(
+                    "table {table} does not exist (system.columns lists no column of it)"
+                ),
+            });
         }
         let mut types = Vec::with_capacity(names.len());
         for name in names {
@@ -168,6 +183,12 @@ impl Writer {
             tables.insert((table.to_owned(), names), types.clone());
         }
         Ok(types)
+    }
+
+    fn forget(&self, table: &str, names: Columns) {
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.remove(&(table.to_owned(), names));
+        }
     }
 
     fn known(&self, table: &str, names: Columns) -> Option<Arc<[ColumnType]>> {
@@ -251,7 +272,10 @@ impl Writer {
 
     /// Inserts `rows` into `table` in one INSERT, trying again after transient failures until
     /// it succeeds, the server refuses the rows ([`StoreError::Refused`] and other non-transient
-    /// errors, returned at once), or `give_up` completes ([`StoreError::GaveUp`]). `give_up` is
+    /// errors, returned at once), or `give_up` completes ([`StoreError::GaveUp`]). A table this
+    /// writer has used before that the server says does not exist is tried again
+    /// [`VANISHED_ATTEMPTS`] times, its columns asked for anew each time: that is what a server
+    /// shutting down or starting answers. `give_up` is
     /// looked at between attempts only: an attempt in flight ends within the insert timeout.
     /// Pass `std::future::pending()` to try for ever.
     pub async fn insert_with_retry<T, G>(
@@ -276,6 +300,8 @@ impl Writer {
         let mut give_up = std::pin::pin!(give_up);
         let mut attempts = 0u32;
         let mut blocks = Vec::new();
+        let mut seen = self.known(table, T::COLUMN_NAMES).is_some();
+        let mut vanished = 0u32;
         loop {
             attempts += 1;
             let span = tracing::debug_span!("insert", table, rows = rows.len(), attempt = attempts);
@@ -299,7 +325,21 @@ impl Writer {
                         elapsed: started.elapsed(),
                     });
                 }
-                Err(error) if error.is_transient() => error,
+                Err(error) if error.is_transient() => {
+                    seen |= self.known(table, T::COLUMN_NAMES).is_some();
+                    error
+                }
+                Err(error)
+                    if matches!(error.code(), Some(UNKNOWN_TABLE | UNKNOWN_DATABASE))
+                        && (seen || self.known(table, T::COLUMN_NAMES).is_some())
+                        && vanished < VANISHED_ATTEMPTS =>
+                {
+                    // Ask the server for the table again at the next attempt.
+                    seen = true;
+                    vanished += 1;
+                    self.forget(table, T::COLUMN_NAMES);
+                    error
+                }
                 Err(error) => return Err(error),
             };
             let wait = self.policy.backoff(attempts);
