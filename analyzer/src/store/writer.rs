@@ -334,10 +334,12 @@ impl Writer {
                         && (seen || self.known(table, T::COLUMN_NAMES).is_some())
                         && vanished < VANISHED_ATTEMPTS =>
                 {
-                    // Ask the server for the table again at the next attempt.
+                    // Ask the server for the table again at the next attempt, and encode the
+                    // rows in the types it then lists.
                     seen = true;
                     vanished += 1;
                     self.forget(table, T::COLUMN_NAMES);
+                    blocks.clear();
                     error
                 }
                 Err(error) => return Err(error),
