@@ -76,11 +76,6 @@ impl ColumnType {
             kind,
         })
     }
-
-    /// The column's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// How a column's values are laid out.
@@ -199,8 +194,7 @@ impl Column {
     fn bytes(&mut self, v: &[u8]) -> Result<(), NativeError> {
         match self {
             Column::String { data } => {
-                put_varint(data, v.len() as u64);
-                data.extend_from_slice(v);
+                put_bytes(data, v);
                 Ok(())
             }
             Column::LowCardinality {
@@ -215,8 +209,7 @@ impl Column {
                             NativeError::Mismatch("more than 2^32 distinct values".into())
                         })?;
                         keys.insert(v.into(), i);
-                        put_varint(key_data, v.len() as u64);
-                        key_data.extend_from_slice(v);
+                        put_bytes(key_data, v);
                         i
                     }
                 };
@@ -314,9 +307,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+/// A `String` value: its length, then its bytes.
+fn put_bytes(out: &mut Vec<u8>, v: &[u8]) {
+    put_varint(out, v.len() as u64);
+    out.extend_from_slice(v);
 }
 
 /// Rows of one table, column by column, to be sent as one Native block.
@@ -361,8 +355,8 @@ impl<'t> Block<'t> {
         put_varint(&mut out, self.columns.len() as u64);
         put_varint(&mut out, self.rows as u64);
         for (t, c) in self.types.iter().zip(&self.columns) {
-            put_string(&mut out, &t.name);
-            put_string(&mut out, &t.type_name);
+            put_bytes(&mut out, t.name.as_bytes());
+            put_bytes(&mut out, t.type_name.as_bytes());
             c.write(&mut out);
         }
         out
