@@ -300,7 +300,9 @@ impl Writer {
         let mut give_up = std::pin::pin!(give_up);
         let mut attempts = 0u32;
         let mut blocks = Vec::new();
-        let mut seen = self.known(table, T::COLUMN_NAMES).is_some();
+        // The table's columns were listed before: they are remembered until a vanished-table
+        // refusal below forgets them, which sets this.
+        let mut seen = false;
         let mut vanished = 0u32;
         loop {
             attempts += 1;
@@ -325,10 +327,7 @@ impl Writer {
                         elapsed: started.elapsed(),
                     });
                 }
-                Err(error) if error.is_transient() => {
-                    seen |= self.known(table, T::COLUMN_NAMES).is_some();
-                    error
-                }
+                Err(error) if error.is_transient() => error,
                 Err(error)
                     if matches!(error.code(), Some(UNKNOWN_TABLE | UNKNOWN_DATABASE))
                         && (seen || self.known(table, T::COLUMN_NAMES).is_some())
