@@ -4,7 +4,9 @@
 //! - explicit watermarks only: device logs and host context first, then the IIS events in any
 //!   order with honest watermarks (each after the events it covers) and `advance` anywhere;
 //! - implicit watermarks: device logs and context first, then each IIS source in time order,
-//!   interleaved at random with the others, and `advance` anywhere.
+//!   interleaved at random with the others, and `advance` anywhere;
+//! - implicit watermarks, devices competing for one window: device logs read alongside the IIS
+//!   logs, every source in time order and up to 90 s behind the others, `advance` anywhere.
 
 mod support;
 
@@ -416,5 +418,88 @@ fn both_modes_agree_and_the_scenario_covers_the_catalog() {
                 .any(|d| d.contains(&format!("\"code\":\"{code}\""))),
             "{code} missing"
         );
+    }
+}
+
+/// A fleet's shape, where device logs are read alongside the IIS logs (as collectors ship them):
+/// Android devices of one endpoint enrolling within a few minutes of each other on two servers,
+/// half of them with a transactionID (which the server's log lacks one time in five: a message
+/// cut short), the others only joinable by the time-window fallback; some with a second attempt minutes later, some
+/// whose device log is not collected, some whose requests never reach a server. Every source
+/// arrives in time order, each behind the others by up to 90 s, with `advance` anywhere: the
+/// joins must be those of one run over everything. Two devices competing for one window are
+/// the case this covers (before, whichever became ready first took the session the other
+/// would have joined by transactionID).
+fn competing_devices(rng: &mut Rng) -> (Vec<Event>, Vec<Vec<Event>>) {
+    let hosts = ["ndes01", "ndes02"];
+    let mut iis: Vec<Src> = hosts.iter().map(|h| Src::iis(h)).collect();
+    let mut iis_events: Vec<Vec<Event>> = vec![Vec::new(), Vec::new()];
+    let mut device_logs: Vec<Vec<Event>> = Vec::new();
+    let devices = 2 + rng.below(5);
+    for d in 0..devices {
+        let mut log = Src::android(&format!("pixel-{d}"));
+        let client = format!("10.0.1.{}", 10 + d);
+        let mut events = Vec::new();
+        let mut start = t(10, 0, 0) + rng.below(240) as i64 * S;
+        for a in 0..1 + rng.below(2) {
+            let tx = if rng.chance(2) {
+                format!("{:040X}", d * 16 + a + 1)
+            } else {
+                String::new()
+            };
+            let logged = !rng.chance(6);
+            let reached = !rng.chance(6) || !logged;
+            if logged {
+                events.extend(android_enrollment(&mut log, start, &tx));
+            }
+            if reached {
+                let s = rng.below(hosts.len());
+                // One in five PKIOperations cut short: the server has no transactionID.
+                let server_tx = if rng.chance(5) { "" } else { tx.as_str() };
+                iis_events[s].extend(iis_enrollment(
+                    &mut iis[s],
+                    start + rng.below(5) as i64 * S,
+                    &client,
+                    UA_ANDROID,
+                    server_tx,
+                ));
+            }
+            start += (6 + rng.below(7) as i64) * MIN;
+        }
+        if !events.is_empty() {
+            device_logs.push(events);
+        }
+    }
+    let mut all: Vec<Event> = device_logs.iter().flatten().cloned().collect();
+    for ev in &mut iis_events {
+        ev.sort_by_key(|e| e.event_time_us);
+        all.extend(ev.iter().cloned());
+    }
+    device_logs.extend(iis_events);
+    (all, device_logs)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn devices_competing_for_one_window_join_as_in_one_run(seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let (all, sources) = competing_devices(&mut rng);
+        let config = config_for(&["ndes01", "ndes02"]);
+        let want = result(&run(config.clone(), &all, &[]));
+        // Each source in time order, behind the others by a delay of its own.
+        let mut keyed: Vec<(i64, usize, usize, Event)> = Vec::new();
+        for (i, events) in sources.into_iter().enumerate() {
+            let delay = rng.below(91) as i64 * S;
+            for (j, e) in events.into_iter().enumerate() {
+                keyed.push((e.event_time_us + delay, i, j, e));
+            }
+        }
+        keyed.sort_by_key(|k| (k.0, k.1, k.2));
+        let ops = keyed.into_iter().map(|k| Op::Event(Box::new(k.3))).collect();
+        let one_in = 1 + rng.below(8);
+        let got = result(&play(config, ops, &mut rng, one_in));
+        check(got, want)?;
     }
 }

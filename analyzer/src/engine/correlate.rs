@@ -40,6 +40,16 @@ fn overlap(a: (i64, i64), b: (i64, i64)) -> i64 {
     (a.1.min(b.1) - a.0.max(b.0)).max(0)
 }
 
+/// Whether a session of `sessions` carries one of `seg`'s transactionIDs (the first rule of
+/// [`join`]).
+pub(crate) fn shares_transaction(seg: &Segment, sessions: &[Session]) -> bool {
+    if seg.tx.is_empty() {
+        return false;
+    }
+    let bloom = tx_bloom(seg.tx.iter().map(|t| &**t));
+    sessions.iter().any(|s| s.shares_tx(&seg.tx, bloom))
+}
+
 /// Chooses the sessions of `sessions` (closed, unjoined, same endpoint) that `seg` joins.
 pub(crate) fn join(
     seg: &Segment,

@@ -31,6 +31,9 @@
 //!   compared: a device log does not know its public address and behind the application proxy
 //!   IIS sees the connector's. Device attempts left alone are `DeviceOnly`, sessions left alone
 //!   become `ServerOnly` attempts.
+//!   Joins by transactionID are made before any fallback, and a fallback join waits for the
+//!   device attempts it competes with (see "When things are emitted" below), so the joins do
+//!   not depend on which attempts happen to be ready together.
 //!
 //! # When things are emitted
 //!
@@ -53,6 +56,11 @@
 //!   behind its host's newest IIS progress is idle and does not hold anything back). An endpoint
 //!   with no known server holds its device attempts until [`Engine::finish`] (or the stall
 //!   timeout).
+//! - Ready device attempts are concluded in two passes: those joining by transactionID, then
+//!   the rest by start. In the second, a fallback join waits while a device attempt of its
+//!   endpoint and user-agent family whose join window meets its own is not concluded, when
+//!   that one starts no later or may still join by transactionID (it has one, or its log may
+//!   still grow).
 //! - A closed session is released as a server-only attempt when no unfinalized device attempt of
 //!   its endpoint could still take it and its server has delivered it ± the crash window.
 //! - A bucket of folded server or endpoint diagnoses is emitted when its scope's sources have
@@ -81,10 +89,12 @@
 //! `advance` called anywhere as long as the progress reported is true (a watermark follows the
 //! events it covers, or, with implicit watermarks, each source arrives in time order), the files
 //! of one rotated log are delivered one after another (in any order: a file delivered after a
-//! newer one holds back the span up to the newer one's start until [`Engine::finish`]), device
-//! logs and host context are pushed before the IIS windows they relate to are read past (a
-//! context log read after its host's IIS log, more than `idle_source_us` behind it, would count
-//! as finished while still being read), and
+//! newer one holds back the span up to the newer one's start until [`Engine::finish`]), host
+//! context is pushed before the IIS windows it relates to are read past (a context log read
+//! after its host's IIS log, more than `idle_source_us` behind it, would count as finished while
+//! still being read), a device log's records are pushed before its endpoint's IIS logs are read
+//! more than the crash window less twice the join window (6 minutes by default) past them (the
+//! attempts competing with it for a session may then be concluded without waiting for it), and
 //! sources are known before their windows close (a watermark with `read_up_to_us` before
 //! `read_from_us` announces a source without covering anything). Events arriving more than a gap
 //! behind their own file's progress are counted in [`EngineStats::late_events`].
@@ -328,6 +338,75 @@ struct Waiting {
     start: i64,
     end: i64,
     tx: Vec<Box<str>>,
+}
+
+/// Device attempts not ready in one [`Engine::run`] that a ready attempt's fallback join must
+/// wait for: per endpoint and user-agent family, each one's join window, its log, its start,
+/// and whether it only counts when it starts no later than the ready attempt (closed, without
+/// transactionID: it would join by fallback after the ready one when both are ready together)
+/// or whenever the windows meet (it may still join by transactionID: a session the ready one
+/// would take may be its own).
+#[derive(Debug, Default)]
+struct Rivals {
+    by_scope: FastMap<(Sym, UaFamily), RivalSpans>,
+}
+
+#[derive(Debug, Default)]
+struct RivalSpans {
+    /// `(from, to, source, start, only_before)`, sorted by `from`.
+    spans: Vec<(i64, i64, SourceIdx, i64, bool)>,
+    /// Running maximum of `to`.
+    reach: Vec<i64>,
+}
+
+impl Rivals {
+    fn add(
+        &mut self,
+        ep: Sym,
+        family: UaFamily,
+        src: SourceIdx,
+        seg: &Segment,
+        jw: i64,
+        only_before: bool,
+    ) {
+        self.by_scope.entry((ep, family)).or_default().spans.push((
+            seg.start.saturating_sub(jw),
+            seg.end.saturating_add(jw),
+            src,
+            seg.start,
+            only_before,
+        ));
+    }
+
+    fn seal(&mut self) {
+        for r in self.by_scope.values_mut() {
+            r.spans.sort_unstable();
+            let mut reach = i64::MIN;
+            r.reach = r
+                .spans
+                .iter()
+                .map(|s| {
+                    reach = reach.max(s.1);
+                    reach
+                })
+                .collect();
+        }
+    }
+
+    /// True when an attempt of another log at `ep` and `family` whose window meets `seg`'s must
+    /// be finalized first.
+    fn meet(&self, ep: Sym, family: UaFamily, src: SourceIdx, seg: &Segment, jw: i64) -> bool {
+        let Some(r) = self.by_scope.get(&(ep, family)) else {
+            return false;
+        };
+        let (from, to) = (seg.start.saturating_sub(jw), seg.end.saturating_add(jw));
+        let end = r.spans.partition_point(|s| s.0 <= to);
+        (0..end)
+            .rev()
+            .take_while(|&i| r.reach.get(i).is_some_and(|&x| x >= from))
+            .filter_map(|i| r.spans.get(i))
+            .any(|s| s.1 >= from && s.2 != src && (!s.4 || s.3 <= seg.start))
+    }
 }
 
 /// The correlation and diagnosis engine. See the module documentation.
@@ -1319,6 +1398,7 @@ impl Engine {
         open_index.seal();
         let mut ready: Vec<(SourceIdx, Segment)> = Vec::new();
         let mut waiting: Vec<Waiting> = Vec::new();
+        let mut rivals = Rivals::default();
         for (&src, dev) in &self.devices {
             let progress = self.progress_of(src);
             let mut blocked = false;
@@ -1327,6 +1407,7 @@ impl Engine {
                 // last one of a log that went quiet closes with the stall timeout.
                 let closed = force
                     || (seg.followed && self.config.implicit_watermarks)
+                    || dev.finalized_up_to.is_some_and(|f| f > seg.end)
                     || progress.is_some_and(|p| p > seg.end.saturating_add(gap))
                     || self.stalled(seg.end.saturating_add(gap));
                 if !blocked && closed && (force || self.segment_ready(&seg, &open_index)) {
@@ -1334,9 +1415,12 @@ impl Engine {
                 } else {
                     blocked = true;
                     if let Some(ep) = seg.endpoint {
+                        let family = UaFamily::of_platform(seg.platform);
+                        // One still growing may yet log a transactionID.
+                        rivals.add(ep, family, src, &seg, jw, closed && seg.tx.is_empty());
                         waiting.push(Waiting {
                             endpoint: ep,
-                            family: UaFamily::of_platform(seg.platform),
+                            family,
                             start: seg.start,
                             end: seg.end,
                             tx: seg.tx.clone(),
@@ -1346,15 +1430,56 @@ impl Engine {
             }
         }
         drop(open_index);
+        rivals.seal();
         ready.sort_by(|a, b| {
             (a.1.start, a.1.end, a.1.keys.first()).cmp(&(b.1.start, b.1.end, b.1.keys.first()))
         });
+        // Joins by transactionID first: they take only sessions carrying the device's own
+        // transactionIDs, which a fallback join would otherwise take (or count as a candidate)
+        // when it comes first.
+        let mut later: Vec<(SourceIdx, Segment)> = Vec::with_capacity(ready.len());
         for (src, seg) in ready {
-            let records = match self.devices.get_mut(&src) {
-                Some(d) => d.take(&seg),
-                None => continue,
+            if self.joins_by_transaction(&seg) {
+                self.finalize_ready(src, &seg, out);
+            } else {
+                later.push((src, seg));
+            }
+        }
+        // Then the rest in time order. A fallback join waits while a device attempt that could
+        // take one of its sessions is not finalized: one that comes before it in this order, or
+        // may still join by transactionID (see `Rivals`). Which attempts are ready together
+        // depends on when `advance` runs; the joins then do not.
+        let mut held_sources: BTreeSet<SourceIdx> = BTreeSet::new();
+        let mut held_reach: FastMap<(Sym, UaFamily), i64> = FastMap::default();
+        let hold = jw.max(cw);
+        for (src, seg) in later {
+            let family = UaFamily::of_platform(seg.platform);
+            let held = match seg.endpoint {
+                Some(ep) if !force && !self.stalled(seg.end.saturating_add(hold)) => {
+                    let from = seg.start.saturating_sub(jw);
+                    held_sources.contains(&src)
+                        || ((held_reach.get(&(ep, family)).is_some_and(|&r| r >= from)
+                            || rivals.meet(ep, family, src, &seg, jw))
+                            && self.joins_by_fallback(&seg))
+                }
+                _ => false,
             };
-            self.finalize_device(src, &seg, records, out);
+            if !held {
+                self.finalize_ready(src, &seg, out);
+                continue;
+            }
+            held_sources.insert(src);
+            if let Some(ep) = seg.endpoint {
+                let reach = held_reach.entry((ep, family)).or_insert(i64::MIN);
+                *reach = (*reach).max(seg.end.saturating_add(jw));
+                waiting.push(Waiting {
+                    endpoint: ep,
+                    family,
+                    start: seg.start,
+                    end: seg.end,
+                    tx: seg.tx.clone(),
+                });
+            }
         }
 
         // 3. Release sessions nothing can join any more.
@@ -1817,6 +1942,35 @@ impl Engine {
             join,
             out,
         );
+    }
+
+    /// Finalizes a ready device attempt: takes its records and joins it.
+    fn finalize_ready(&mut self, src: SourceIdx, seg: &Segment, out: &mut dyn Sink) {
+        let records = match self.devices.get_mut(&src) {
+            Some(d) => d.take(seg),
+            None => return,
+        };
+        self.finalize_device(src, seg, records, out);
+    }
+
+    /// Whether `seg` would join a closed session of its endpoint by transactionID now.
+    fn joins_by_transaction(&self, seg: &Segment) -> bool {
+        !seg.tx.is_empty()
+            && seg
+                .endpoint
+                .and_then(|ep| self.endpoints.get(&ep))
+                .is_some_and(|st| correlate::shares_transaction(seg, &st.pending))
+    }
+
+    /// Whether `seg` would join a closed session of its endpoint by the time-window fallback
+    /// now.
+    fn joins_by_fallback(&self, seg: &Segment) -> bool {
+        seg.endpoint
+            .and_then(|ep| self.endpoints.get(&ep))
+            .is_some_and(|st| {
+                correlate::join(seg, &st.pending, &self.names, self.config.join_window_us).method
+                    == JoinMethod::Fallback
+            })
     }
 
     fn finalize_server_only(&mut self, ep: Sym, s: Session, out: &mut dyn Sink) {
