@@ -612,6 +612,7 @@ impl Service {
             self.report.rows_left = rows.len();
             return Err(e.into());
         }
+        self.outbox.recycle(rows);
         self.report.flushes += 1;
         self.commit(flight.commits, last);
         Ok(())

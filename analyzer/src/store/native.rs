@@ -138,9 +138,15 @@ enum Column {
         data: Vec<u8>,
     },
     LowCardinality {
-        keys: HashMap<Box<[u8]>, u32, RandomState>,
+        /// Each key's index and where its bytes start in `key_data`.
+        keys: HashMap<Box<[u8]>, (u32, usize), RandomState>,
         key_data: Vec<u8>,
         indexes: Vec<u32>,
+        /// The last value's index, where its bytes start and its length; the index of `""`.
+        /// Most rows repeat the row before (one collector's batch, one host) or leave the
+        /// column empty (another payload kind's), and neither then costs a hash.
+        last: Option<(u32, usize, usize)>,
+        empty: Option<u32>,
     },
     Nullable {
         nulls: Vec<u8>,
@@ -164,6 +170,8 @@ impl Column {
                 keys: HashMap::default(),
                 key_data: Vec::new(),
                 indexes: Vec::new(),
+                last: None,
+                empty: None,
             },
             Kind::Nullable(inner) => Column::Nullable {
                 nulls: Vec::new(),
@@ -201,15 +209,38 @@ impl Column {
                 keys,
                 key_data,
                 indexes,
+                last,
+                empty,
             } => {
-                let index = match keys.get(v) {
-                    Some(i) => *i,
+                let cached = if v.is_empty() {
+                    *empty
+                } else {
+                    last.filter(|&(_, at, len)| {
+                        len == v.len() && key_data.get(at..at + len) == Some(v)
+                    })
+                    .map(|(i, _, _)| i)
+                };
+                let index = match cached {
+                    Some(i) => i,
                     None => {
-                        let i = u32::try_from(keys.len()).map_err(|_| {
-                            NativeError::Mismatch("more than 2^32 distinct values".into())
-                        })?;
-                        keys.insert(v.into(), i);
-                        put_bytes(key_data, v);
+                        let (i, at) = match keys.get(v) {
+                            Some(&found) => found,
+                            None => {
+                                let i = u32::try_from(keys.len()).map_err(|_| {
+                                    NativeError::Mismatch("more than 2^32 distinct values".into())
+                                })?;
+                                put_varint(key_data, v.len() as u64);
+                                let at = key_data.len();
+                                key_data.extend_from_slice(v);
+                                keys.insert(v.into(), (i, at));
+                                (i, at)
+                            }
+                        };
+                        if v.is_empty() {
+                            *empty = Some(i);
+                        } else {
+                            *last = Some((i, at, v.len()));
+                        }
                         i
                     }
                 };
@@ -262,6 +293,33 @@ impl Column {
         NativeError::Mismatch(format!("{what} for {ty}"))
     }
 
+    fn clear(&mut self) {
+        match self {
+            Column::Fixed { data, .. } | Column::String { data } => data.clear(),
+            Column::LowCardinality {
+                keys,
+                key_data,
+                indexes,
+                last,
+                empty,
+            } => {
+                keys.clear();
+                key_data.clear();
+                indexes.clear();
+                *last = None;
+                *empty = None;
+            }
+            Column::Nullable { nulls, inner } => {
+                nulls.clear();
+                inner.clear();
+            }
+            Column::Array { ends, inner } => {
+                ends.clear();
+                inner.clear();
+            }
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Column::Fixed { data, .. } | Column::String { data } => out.extend_from_slice(data),
@@ -269,6 +327,7 @@ impl Column {
                 keys,
                 key_data,
                 indexes,
+                ..
             } => {
                 let (width_code, width) = match keys.len() {
                     0..=0x100 => (0u64, 1),
@@ -333,6 +392,15 @@ impl<'t> Block<'t> {
     /// Rows added.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Empties the block, keeping its buffers: the next rows of the same types reuse the
+    /// memory the last ones grew (fresh buffers for every block cost page faults).
+    pub fn clear(&mut self) {
+        for c in &mut self.columns {
+            c.clear();
+        }
+        self.rows = 0;
     }
 
     /// Adds a row: a struct whose fields are the columns, by name and in order. The rows of a

@@ -199,13 +199,13 @@ impl Writer {
             .cloned()
     }
 
-    /// `rows` as one Native block of `table`'s columns.
+    /// `rows` as one Native block, built in `block` (emptied first).
     fn encode<T: Serialize>(
         table: &str,
-        types: &[ColumnType],
+        block: &mut Block<'_>,
         rows: &[T],
     ) -> Result<Bytes, StoreError> {
-        let mut block = Block::new(types);
+        block.clear();
         for row in rows {
             block.push(row).map_err(|source| StoreError::Encode {
                 table: table.to_owned(),
@@ -250,11 +250,12 @@ impl Writer {
             .client
             .insert_formatted_with(sql)
             .with_timeouts(timeout, timeout);
+        let mut block = Block::new(&types);
         for (i, chunk) in rows.chunks(BLOCK_ROWS).enumerate() {
             let data = match blocks.get(i) {
                 Some(data) => data.clone(),
                 None => {
-                    let data = Self::encode(table, &types, chunk)?;
+                    let data = Self::encode(table, &mut block, chunk)?;
                     blocks.push(data.clone());
                     data
                 }

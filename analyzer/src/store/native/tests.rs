@@ -132,6 +132,35 @@ fn index_width_follows_the_number_of_keys() {
 }
 
 #[test]
+fn repeated_empty_and_prefix_values_keep_their_own_keys() {
+    #[derive(Serialize)]
+    struct One {
+        k: String,
+    }
+    let types = [ColumnType::new("k", "LowCardinality(String)").unwrap()];
+    let mut block = Block::new(&types);
+    let values = [
+        "abcdef", "abcdef", "abc", "", "abc", "", "abcdef", "ab", "abc",
+    ];
+    for v in values {
+        block.push(&One { k: v.into() }).unwrap();
+    }
+    let out = block.encode();
+    // After the header (1 + 1 + 2 + 23 bytes), the version and flags: the keys in order of
+    // first use, then one index byte per row.
+    let at = 1 + 1 + 2 + 23 + 8 + 8;
+    assert_eq!(u64::from_le_bytes(out[at..at + 8].try_into().unwrap()), 4);
+    let keys = b"\x06abcdef\x03abc\x00\x02ab";
+    assert_eq!(&out[at + 8..at + 8 + keys.len()], keys);
+    let rows_at = at + 8 + keys.len();
+    assert_eq!(
+        u64::from_le_bytes(out[rows_at..rows_at + 8].try_into().unwrap()),
+        values.len() as u64
+    );
+    assert_eq!(&out[rows_at + 8..], &[0, 0, 1, 2, 1, 2, 0, 3, 1]);
+}
+
+#[test]
 fn long_strings_take_a_multi_byte_length() {
     #[derive(Serialize)]
     struct One {
