@@ -549,6 +549,7 @@ impl Service {
         }
         let commits = self.commit_points();
         if self.outbox.rows() == 0 && commits.is_empty() {
+            self.outbox.release_spare();
             return;
         }
         let mut rows = self.outbox.take();

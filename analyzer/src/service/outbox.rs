@@ -40,6 +40,9 @@ pub struct RecordPlace {
     pub key: String,
 }
 
+/// Event rows a spare keeps room for in any case (see [`Outbox::take`]).
+const SPARE_FLOOR: usize = 4096;
+
 /// Where rows are built: the rows waiting for the next flush.
 pub struct Outbox {
     topic: String,
@@ -87,8 +90,14 @@ impl Outbox {
     pub fn take(&mut self) -> Rows {
         // The next flush is likely as large: growing its event rows by doubling again moved
         // gigabytes per million events (each row is a few KB).
-        let mut next = self.spare.take().unwrap_or_default();
-        next.events.reserve(self.rows.events.len());
+        let len = self.rows.events.len();
+        // A spare much larger than this flush is let go: the load dropped.
+        let mut next = self
+            .spare
+            .take()
+            .filter(|s| s.events.capacity() <= 4 * len.max(SPARE_FLOOR))
+            .unwrap_or_default();
+        next.events.reserve(len);
         next.watermarks.reserve(self.rows.watermarks.len());
         std::mem::replace(&mut self.rows, next)
     }
@@ -98,6 +107,11 @@ impl Outbox {
         if rows.is_empty() {
             self.spare = Some(rows);
         }
+    }
+
+    /// Lets the spare rows' memory go (nothing to flush: the topic is quiet).
+    pub fn release_spare(&mut self) {
+        self.spare = None;
     }
 
     fn record<'a>(&'a self, place: &'a RecordPlace) -> KafkaRecord<'a> {
@@ -363,6 +377,19 @@ mod tests {
         assert_eq!(next.events(), 1);
         // The next rows are built in the stored flush's memory.
         assert_eq!(out.rows.events.as_ptr(), before);
+        // A spare far larger than the flush is let go, and so is one on a quiet tick.
+        let mut small = out.take();
+        small.events.clear();
+        out.recycle(small);
+        assert!(out.spare.is_some());
+        out.release_spare();
+        assert!(out.spare.is_none());
+        let mut big = Rows::default();
+        big.events.reserve(100 * SPARE_FLOOR);
+        out.recycle(big);
+        out.rows.events.push(EventRow::default());
+        let _ = out.take();
+        assert!(out.rows.events.capacity() < 100 * SPARE_FLOOR);
         // Rows not stored are never taken back.
         let mut left = Rows::default();
         left.events.push(EventRow::default());
