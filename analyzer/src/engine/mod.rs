@@ -340,6 +340,18 @@ struct Waiting {
     tx: Vec<Box<str>>,
 }
 
+impl Waiting {
+    fn of(endpoint: Sym, family: UaFamily, seg: &Segment) -> Self {
+        Waiting {
+            endpoint,
+            family,
+            start: seg.start,
+            end: seg.end,
+            tx: seg.tx.clone(),
+        }
+    }
+}
+
 /// Device attempts not ready in one [`Engine::run`] that a ready attempt's fallback join must
 /// wait for: per endpoint and user-agent family, each one's join window, its log, its start,
 /// and whether it only counts when it starts no later than the ready attempt (closed, without
@@ -1418,13 +1430,7 @@ impl Engine {
                         let family = UaFamily::of_platform(seg.platform);
                         // One still growing may yet log a transactionID.
                         rivals.add(ep, family, src, &seg, jw, closed && seg.tx.is_empty());
-                        waiting.push(Waiting {
-                            endpoint: ep,
-                            family,
-                            start: seg.start,
-                            end: seg.end,
-                            tx: seg.tx.clone(),
-                        });
+                        waiting.push(Waiting::of(ep, family, &seg));
                     }
                 }
             }
@@ -1472,13 +1478,7 @@ impl Engine {
             if let Some(ep) = seg.endpoint {
                 let reach = held_reach.entry((ep, family)).or_insert(i64::MIN);
                 *reach = (*reach).max(seg.end.saturating_add(jw));
-                waiting.push(Waiting {
-                    endpoint: ep,
-                    family,
-                    start: seg.start,
-                    end: seg.end,
-                    tx: seg.tx.clone(),
-                });
+                waiting.push(Waiting::of(ep, family, &seg));
             }
         }
 
