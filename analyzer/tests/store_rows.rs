@@ -1578,7 +1578,7 @@ fn native_block<R: Row + Serialize>(dir: &std::path::Path, table: &str, rows: &[
             ColumnType::new(name, ty).unwrap()
         })
         .collect();
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     for row in rows {
         block.push(row).unwrap();
     }

@@ -1,5 +1,5 @@
 //! The batch writer against the test ClickHouse server (18.16, `scripts/clickhouse.sh`): rows
-//! round-trip (Native blocks) with and without LZ4, a crash of the server in the middle of an
+//! round-trip (Native blocks) with and without LZ4, and encoded as they come, a crash of the server in the middle of an
 //! insert is waited out, refused rows are not retried, and the caller decides when to give up.
 #![cfg(feature = "service")]
 
@@ -10,6 +10,7 @@ mod support {
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
+use scepwatch_analyzer::store::native::Encoder;
 use scepwatch_analyzer::store::{RetryPolicy, StoreConfig, StoreError, Versions, Writer};
 use serde::{Deserialize, Serialize};
 use support::clickhouse::{Outage, TestDb};
@@ -131,6 +132,46 @@ async fn rows_round_trip_with_and_without_lz4() {
             report.latency
         );
     }
+}
+
+#[tokio::test]
+async fn rows_encoded_as_they_come_round_trip_in_one_part() {
+    let _server = SERVER.read().await;
+    let Some(db) = TestDb::create("writer_encoded") else {
+        return;
+    };
+    db.exec(TABLE);
+    let rows = probes(20_000, &Versions::new());
+    let writer = writer_of(&db, true);
+    let types = writer.column_types::<Probe>("probes").await.unwrap();
+    let mut encoder = Encoder::new(types);
+    for row in &rows {
+        encoder.push(row).unwrap();
+    }
+    assert_eq!(encoder.rows(), rows.len());
+    let encoded = encoder.take();
+    // Full blocks of 8,192 rows and the rest.
+    assert_eq!(encoded.blocks.len(), 3);
+    assert_eq!((encoded.rows, encoder.rows()), (rows.len(), 0));
+    let report = writer
+        .insert_encoded_with_retry::<Probe, _>("probes", &encoded, std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!((report.rows, report.attempts), (rows.len(), 1));
+    let mut expected = rows.clone();
+    expected.sort_by(|a, b| a.probe_id.cmp(&b.probe_id));
+    assert_eq!(read_back(&writer).await, expected);
+    assert_eq!(
+        db.number(&format!(
+            "SELECT count() FROM system.parts WHERE active AND database = '{}' \
+             AND table = 'probes'",
+            db.name
+        )),
+        1
+    );
+    // The encoder goes on with the next rows in the buffers it grew.
+    encoder.push(&rows[0]).unwrap();
+    assert_eq!(encoder.take().blocks.len(), 1);
 }
 
 #[tokio::test]

@@ -43,6 +43,8 @@ pub struct AnalyzerOptions {
     pub flush_interval_ms: Option<u64>,
     /// `service.flush_events`.
     pub flush_events: Option<u64>,
+    /// `service.busy_flush_interval_ms`.
+    pub busy_flush_interval_ms: Option<u64>,
     /// `service.shutdown_secs`; [`Analyzer::stop`] waits this long plus 10 s for the exit.
     pub shutdown_secs: u64,
     /// More configuration, appended as written after the sections above (whole sections, or
@@ -73,6 +75,7 @@ impl AnalyzerOptions {
             idle_finish_secs: None,
             flush_interval_ms: None,
             flush_events: None,
+            busy_flush_interval_ms: None,
             shutdown_secs: 30,
             extra: String::new(),
             log_filter: "info".to_owned(),
@@ -108,6 +111,7 @@ impl AnalyzerOptions {
         let flush = [
             ("flush_interval_ms", self.flush_interval_ms),
             ("flush_events", self.flush_events),
+            ("busy_flush_interval_ms", self.busy_flush_interval_ms),
         ];
         for (k, v) in flush {
             if let Some(v) = v {
@@ -415,13 +419,14 @@ mod tests {
         o.idle_finish_secs = Some(60);
         o.flush_interval_ms = Some(500);
         o.flush_events = Some(50_000);
+        o.busy_flush_interval_ms = Some(2000);
         o.kafka_properties
             .push(("client.id".into(), "a \"quoted\" \\ name".into()));
         o.extra = "[limits]\nmax_open_attempts = 10".into();
         let t = o.to_toml(http);
         for want in [
             "attempt_gap_secs = 300\nidle_finish_secs = 60\n",
-            "flush_interval_ms = 500\nflush_events = 50000\nshutdown_secs = 30\n",
+            "flush_interval_ms = 500\nflush_events = 50000\nbusy_flush_interval_ms = 2000\nshutdown_secs = 30\n",
             "\"client.id\" = \"a \\\"quoted\\\" \\\\ name\"\n",
         ] {
             assert!(t.contains(want), "{want:?} not in:\n{t}");

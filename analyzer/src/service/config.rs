@@ -90,6 +90,9 @@ http_listen = "127.0.0.1:9466"
 flush_interval_ms = 500
 # ...or whenever this many events wait.
 flush_events = 50000
+# When ClickHouse took longer than flush_interval_ms to store the last flush, the next one
+# waits up to this long (or for flush_events): fewer, larger INSERTs cost ClickHouse far less.
+busy_flush_interval_ms = 2000
 # On SIGTERM: the time given to store the last batch and commit.
 shutdown_secs = 30
 "#;
@@ -113,6 +116,9 @@ pub struct Config {
     pub flush_interval: Duration,
     /// Events that trigger a store before the interval.
     pub flush_events: usize,
+    /// Longest time between stores while ClickHouse takes longer than `flush_interval` to
+    /// store one.
+    pub busy_flush_interval: Duration,
     /// Time given to the last store at shutdown.
     pub shutdown: Duration,
 }
@@ -248,6 +254,7 @@ struct RawService {
     http_listen: String,
     flush_interval_ms: u64,
     flush_events: u64,
+    busy_flush_interval_ms: u64,
     shutdown_secs: u64,
 }
 
@@ -257,6 +264,7 @@ impl Default for RawService {
             http_listen: DEFAULT_HTTP_LISTEN.to_string(),
             flush_interval_ms: 500,
             flush_events: 50_000,
+            busy_flush_interval_ms: 2000,
             shutdown_secs: 30,
         }
     }
@@ -385,6 +393,12 @@ impl Raw {
             ..SpikeConfig::default()
         };
         let v = self.service;
+        let flush_interval = Duration::from_millis(within(
+            "service.flush_interval_ms",
+            v.flush_interval_ms,
+            10,
+            60_000,
+        )?);
         let http_listen = v.http_listen.parse().map_err(|e| {
             (
                 "service.http_listen",
@@ -403,13 +417,14 @@ impl Raw {
             idle_finish,
             spike,
             http_listen,
-            flush_interval: Duration::from_millis(within(
-                "service.flush_interval_ms",
-                v.flush_interval_ms,
-                10,
-                60_000,
-            )?),
+            flush_interval,
             flush_events: within("service.flush_events", v.flush_events, 1, 10_000_000)? as usize,
+            busy_flush_interval: Duration::from_millis(within(
+                "service.busy_flush_interval_ms",
+                v.busy_flush_interval_ms,
+                v.flush_interval_ms.max(10),
+                600_000,
+            )?),
             shutdown: Duration::from_secs(within(
                 "service.shutdown_secs",
                 v.shutdown_secs,
@@ -433,6 +448,7 @@ mod tests {
         assert_eq!(c.engine.attempt_gap_us, 300_000_000);
         assert_eq!(c.idle_finish, Duration::from_secs(300));
         assert_eq!(c.flush_interval, Duration::from_millis(500));
+        assert_eq!(c.busy_flush_interval, Duration::from_millis(2000));
         assert_eq!(c.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
     }
 
@@ -469,6 +485,10 @@ mod tests {
             (
                 "[kafka]\nbootstrap_servers = \"k\"\n[service]\nhttp_listen = \"nowhere\"\n",
                 "service.http_listen",
+            ),
+            (
+                "[kafka]\nbootstrap_servers = \"k\"\n[service]\nflush_interval_ms = 800\nbusy_flush_interval_ms = 700\n",
+                "service.busy_flush_interval_ms",
             ),
             ("[kafka\n", "."),
         ];

@@ -8,8 +8,13 @@
 //!
 //! A flush [`Outbox::take`]s the rows ([`Rows`]) and stores them on a task of their own while
 //! the loop reads on into the emptied outbox.
+//!
+//! Event rows, by far the most, are encoded into Native blocks as they are built
+//! ([`crate::store::native::Encoder`]): until their INSERT each takes its encoded size (about
+//! 1 KB) rather than its struct's (3.5 KB), so a flush can gather more of them.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clickhouse::Row;
@@ -21,6 +26,7 @@ use tracing::debug;
 use super::metrics::{Metrics, TableLabel};
 use crate::model::{Attempt, Diagnosis};
 use crate::spike::Incident;
+use crate::store::native::{ColumnType, Encoded, Encoder, NativeError};
 use crate::store::rows::{
     AttemptRow, DiagnosisRow, EventRow, HealthFactRow, IncidentRow, KafkaRecord, ReadAt,
     RejectReason, RejectRow, Rejected, WatermarkRow,
@@ -40,23 +46,21 @@ pub struct RecordPlace {
     pub key: String,
 }
 
-/// Event rows a spare keeps room for in any case (see [`Outbox::take`]).
-const SPARE_FLOOR: usize = 4096;
-
 /// Where rows are built: the rows waiting for the next flush.
 pub struct Outbox {
     topic: String,
     versions: Versions,
     rows: Rows,
-    /// A stored flush's rows, emptied, to be filled again: their memory is already the
-    /// process's (a fresh allocation of a few hundred MB costs its page faults again).
-    spare: Option<Rows>,
+    events: Encoder,
+    /// The first event row the encoder refused (its fields do not fit the table's columns):
+    /// the next [`Outbox::take`] fails with it.
+    refused: Option<NativeError>,
 }
 
 /// One flush's rows, by table.
 #[derive(Default)]
 pub struct Rows {
-    events: Vec<EventRow>,
+    events: Encoded,
     watermarks: Vec<WatermarkRow>,
     rejects: Vec<RejectRow>,
     health: Vec<HealthFactRow>,
@@ -66,52 +70,42 @@ pub struct Rows {
 }
 
 impl Outbox {
-    /// An empty outbox for records of `topic`.
-    pub fn new(topic: String) -> Self {
+    /// An empty outbox for records of `topic`, whose event rows are encoded in `event_types`
+    /// (the `events` columns, [`Writer::column_types`] of [`EventRow`]).
+    pub fn new(topic: String, event_types: Arc<[ColumnType]>) -> Self {
         Outbox {
             topic,
             versions: Versions::new(),
             rows: Rows::default(),
-            spare: None,
+            events: Encoder::new(event_types),
+            refused: None,
         }
     }
 
     /// Event rows waiting.
     pub fn events(&self) -> usize {
-        self.rows.events()
+        self.events.rows()
     }
 
     /// Rows waiting, all tables.
     pub fn rows(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.events.rows()
     }
 
-    /// The rows waiting, to be stored; the outbox is empty afterwards.
-    pub fn take(&mut self) -> Rows {
-        // The next flush is likely as large: growing its event rows by doubling again moved
-        // gigabytes per million events (each row is a few KB).
-        let len = self.rows.events.len();
-        // A spare much larger than this flush is let go: the load dropped.
-        let mut next = self
-            .spare
-            .take()
-            .filter(|s| s.events.capacity() <= 4 * len.max(SPARE_FLOOR))
-            .unwrap_or_default();
-        next.events.reserve(len);
-        next.watermarks.reserve(self.rows.watermarks.len());
-        std::mem::replace(&mut self.rows, next)
-    }
-
-    /// Takes back the rows of a flush once stored, for a later [`Outbox::take`] to fill again.
-    pub fn recycle(&mut self, rows: Rows) {
-        if rows.is_empty() {
-            self.spare = Some(rows);
+    /// The rows waiting, to be stored; the outbox is empty afterwards. Fails when an event row
+    /// did not fit the `events` columns (a schema this analyzer was not built for).
+    pub fn take(&mut self) -> Result<Rows, StoreError> {
+        if let Some(source) = self.refused.take() {
+            return Err(StoreError::Encode {
+                table: EventRow::TABLE.to_owned(),
+                source,
+            });
         }
-    }
-
-    /// Lets the spare rows' memory go (nothing to flush: the topic is quiet).
-    pub fn release_spare(&mut self) {
-        self.spare = None;
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.events = self.events.take();
+        // The next flush is likely as large.
+        self.rows.watermarks.reserve(rows.watermarks.len());
+        Ok(rows)
     }
 
     fn record<'a>(&'a self, place: &'a RecordPlace) -> KafkaRecord<'a> {
@@ -185,7 +179,9 @@ impl Outbox {
         };
         match EventRow::from_event(event, &read, endpoint, self.versions.next()) {
             Ok(row) => {
-                self.rows.events.push(row);
+                if let Err(e) = self.events.push(&row) {
+                    self.refused.get_or_insert(e);
+                }
                 Ok(())
             }
             Err(why) => {
@@ -244,12 +240,12 @@ impl Outbox {
 impl Rows {
     /// Event rows.
     pub fn events(&self) -> usize {
-        self.events.len()
+        self.events.rows
     }
 
     /// Rows, all tables.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events.rows
             + self.watermarks.len()
             + self.rejects.len()
             + self.health.len()
@@ -275,7 +271,7 @@ impl Rows {
     ) -> Result<(), StoreError> {
         let started = Instant::now();
         let (a, b, c, d) = tokio::try_join!(
-            insert(w, m, &mut self.events, stopped(stop)),
+            insert_events(w, m, &mut self.events, stopped(stop)),
             insert(w, m, &mut self.watermarks, stopped(stop)),
             insert(w, m, &mut self.rejects, stopped(stop)),
             insert(w, m, &mut self.health, stopped(stop)),
@@ -322,6 +318,32 @@ table!(
     IncidentRow
 );
 
+async fn insert_events<G>(
+    w: &Writer,
+    m: &Metrics,
+    events: &mut Encoded,
+    give_up: G,
+) -> Result<u32, StoreError>
+where
+    G: Future<Output = ()>,
+{
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let report = w
+        .insert_encoded_with_retry::<EventRow, _>(EventRow::TABLE, events, give_up)
+        .await?;
+    let retries = report.attempts.saturating_sub(1);
+    m.insert_retries.inc_by(retries.into());
+    m.rows_stored
+        .get_or_create(&TableLabel {
+            table: EventRow::TABLE,
+        })
+        .inc_by(events.rows as u64);
+    events.clear();
+    Ok(retries)
+}
+
 async fn insert<T, G>(
     w: &Writer,
     m: &Metrics,
@@ -360,40 +382,46 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scepwatch_proto::v1::{event::Payload, IisRequest, SourceId};
+
+    fn event() -> Event {
+        Event {
+            id: vec![7; 16],
+            event_time_us: 1_795_161_600_000_000,
+            source: Some(SourceId {
+                collector: "c".into(),
+                host: "ndes01".into(),
+                kind: 1,
+                path: "u_ex261120.log".into(),
+                stream: String::new(),
+            }),
+            payload: Some(Payload::Iis(IisRequest::default())),
+            ..Default::default()
+        }
+    }
+
+    fn place() -> RecordPlace {
+        RecordPlace {
+            partition: 0,
+            offset: 5,
+            timestamp_ms: 1_795_161_600_000,
+            key: "ep".into(),
+        }
+    }
 
     #[test]
-    fn a_stored_flush_s_rows_are_filled_again() {
-        let mut out = Outbox::new("events".into());
-        out.rows.events.resize(1000, EventRow::default());
-        let mut stored = out.take();
-        assert_eq!(stored.events(), 1000);
-        // The rows being built meanwhile have room for as many.
-        assert!(out.rows.events.capacity() >= 1000);
-        let before = stored.events.as_ptr();
-        stored.events.clear();
-        out.recycle(stored);
-        out.rows.events.push(EventRow::default());
-        let next = out.take();
-        assert_eq!(next.events(), 1);
-        // The next rows are built in the stored flush's memory.
-        assert_eq!(out.rows.events.as_ptr(), before);
-        // A spare far larger than the flush is let go, and so is one on a quiet tick.
-        let mut small = out.take();
-        small.events.clear();
-        out.recycle(small);
-        assert!(out.spare.is_some());
-        out.release_spare();
-        assert!(out.spare.is_none());
-        let mut big = Rows::default();
-        big.events.reserve(100 * SPARE_FLOOR);
-        out.recycle(big);
-        out.rows.events.push(EventRow::default());
-        let _ = out.take();
-        assert!(out.rows.events.capacity() < 100 * SPARE_FLOOR);
-        // Rows not stored are never taken back.
-        let mut left = Rows::default();
-        left.events.push(EventRow::default());
-        out.recycle(left);
-        assert!(out.spare.is_none());
+    fn an_event_row_that_does_not_fit_the_columns_fails_the_next_take() {
+        // A table of one column: the row's first field is not it.
+        let types: Arc<[ColumnType]> = Arc::from(vec![ColumnType::new("x", "String").unwrap()]);
+        let mut out = Outbox::new("events".into(), types);
+        let batch = EndpointEvents::default();
+        assert_eq!(out.event(&place(), &batch, 0, &event(), "ep"), Ok(()));
+        match out.take() {
+            Err(StoreError::Encode { table, .. }) => assert_eq!(table, "events"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("the refused row was taken"),
+        }
+        // Once said, the outbox goes on (the service has stopped by then).
+        assert!(out.take().is_ok());
     }
 }

@@ -560,7 +560,7 @@ mod tests {
     fn the_idle_clock_stops_while_a_flush_waits_for_clickhouse() {
         let idle = Duration::from_secs(10);
         let m = Metrics::new();
-        let mut out = Outbox::new("t".into());
+        let mut out = Outbox::new("t".into(), std::sync::Arc::from(Vec::new()));
         let t0 = Instant::now();
         // Something held, read to its end at `t0`.
         let held = || {

@@ -27,9 +27,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
+use bytes::Bytes;
 use serde::ser::{self, Serialize};
 
 /// Why rows could not be encoded: a row type that does not match its table. Never caused by
@@ -372,19 +374,101 @@ fn put_bytes(out: &mut Vec<u8>, v: &[u8]) {
     out.extend_from_slice(v);
 }
 
+/// Rows per Native block: an INSERT of more sends several, the server reading one while the
+/// next is encoded (it still writes them as one part).
+pub const BLOCK_ROWS: usize = 8192;
+
+/// Rows of one table encoded into Native blocks as they come, [`BLOCK_ROWS`] a block: until
+/// their INSERT, rows take their encoded size (about 1 KB for `events`) instead of their
+/// struct's (3.5 KB for [`super::rows::EventRow`]), and the flush only sends bytes
+/// ([`super::Writer::insert_encoded_with_retry`]).
+pub struct Encoder {
+    block: Block,
+    blocks: Vec<Bytes>,
+    rows: usize,
+}
+
+/// What an [`Encoder`] made: blocks to send as one INSERT.
+#[derive(Debug, Clone, Default)]
+pub struct Encoded {
+    /// The blocks, in order.
+    pub blocks: Vec<Bytes>,
+    /// Rows in all of them.
+    pub rows: usize,
+}
+
+impl Encoded {
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Drops the blocks (once stored).
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.rows = 0;
+    }
+}
+
+impl Encoder {
+    /// An encoder of rows whose fields are the columns `types` (as [`Block::new`]).
+    pub fn new(types: impl Into<Arc<[ColumnType]>>) -> Self {
+        Encoder {
+            block: Block::new(types),
+            blocks: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Adds a row. A row that does not fit the columns is refused; the encoder then holds part
+    /// of it and must be dropped (as a [`Block`] after [`Block::push`] fails).
+    pub fn push<T: Serialize>(&mut self, row: &T) -> Result<(), NativeError> {
+        self.block.push(row)?;
+        self.rows += 1;
+        if self.block.rows() >= BLOCK_ROWS {
+            self.seal();
+        }
+        Ok(())
+    }
+
+    /// Rows added since the last [`Encoder::take`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The rows added since the last call, as blocks; the encoder is empty afterwards (its
+    /// buffers kept for the next rows).
+    pub fn take(&mut self) -> Encoded {
+        self.seal();
+        let rows = std::mem::take(&mut self.rows);
+        Encoded {
+            blocks: std::mem::take(&mut self.blocks),
+            rows,
+        }
+    }
+
+    fn seal(&mut self) {
+        if self.block.rows() > 0 {
+            self.blocks.push(Bytes::from(self.block.encode()));
+            self.block.clear();
+        }
+    }
+}
+
 /// Rows of one table, column by column, to be sent as one Native block.
-pub struct Block<'t> {
-    types: &'t [ColumnType],
+pub struct Block {
+    types: Arc<[ColumnType]>,
     columns: Vec<Column>,
     rows: usize,
 }
 
-impl<'t> Block<'t> {
+impl Block {
     /// An empty block of the columns `types`, in the order the rows' fields come.
-    pub fn new(types: &'t [ColumnType]) -> Self {
+    pub fn new(types: impl Into<Arc<[ColumnType]>>) -> Self {
+        let types: Arc<[ColumnType]> = types.into();
         Block {
-            types,
             columns: types.iter().map(|t| Column::new(&t.kind)).collect(),
+            types,
             rows: 0,
         }
     }
@@ -454,18 +538,18 @@ macro_rules! not_a_row {
 }
 
 /// Takes one row: a struct, field by field.
-struct RowSerializer<'b, 't> {
-    block: &'b mut Block<'t>,
+struct RowSerializer<'b> {
+    block: &'b mut Block,
     check_names: bool,
 }
 
-struct RowFields<'b, 't> {
-    block: &'b mut Block<'t>,
+struct RowFields<'b> {
+    block: &'b mut Block,
     next: usize,
     check_names: bool,
 }
 
-impl<'b, 't> ser::Serializer for RowSerializer<'b, 't> {
+impl<'b> ser::Serializer for RowSerializer<'b> {
     type Ok = ();
     type Error = NativeError;
     type SerializeSeq = ser::Impossible<(), NativeError>;
@@ -473,14 +557,14 @@ impl<'b, 't> ser::Serializer for RowSerializer<'b, 't> {
     type SerializeTupleStruct = ser::Impossible<(), NativeError>;
     type SerializeTupleVariant = ser::Impossible<(), NativeError>;
     type SerializeMap = ser::Impossible<(), NativeError>;
-    type SerializeStruct = RowFields<'b, 't>;
+    type SerializeStruct = RowFields<'b>;
     type SerializeStructVariant = ser::Impossible<(), NativeError>;
 
     fn serialize_struct(
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<RowFields<'b, 't>, NativeError> {
+    ) -> Result<RowFields<'b>, NativeError> {
         if len != self.block.columns.len() {
             return Err(NativeError::Mismatch(format!(
                 "the row has {len} fields, the table {} columns",
@@ -587,7 +671,7 @@ fn not_a_struct() -> NativeError {
     NativeError::Mismatch("a row must be a struct".into())
 }
 
-impl ser::SerializeStruct for RowFields<'_, '_> {
+impl ser::SerializeStruct for RowFields<'_> {
     type Ok = ();
     type Error = NativeError;
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn, Instrument};
 
 use super::error::StoreError;
-use super::native::{Block, ColumnType};
+use super::native::{Block, ColumnType, Encoded, BLOCK_ROWS};
 
 /// Bytes of a block sent (and, with LZ4, compressed) at a time.
 const CHUNK: usize = 1 << 20;
@@ -39,10 +39,6 @@ const UNKNOWN_DATABASE: u32 = 81;
 /// answers before it has attached them all. A table that is really gone is refused after
 /// these attempts (about 6 s with the default waits).
 const VANISHED_ATTEMPTS: u32 = 5;
-
-/// Rows per Native block: an INSERT of more sends several, the server reading one while the
-/// next is encoded (it still writes them as one part).
-const BLOCK_ROWS: usize = 8192;
 
 /// Waits between attempts, and the time one attempt may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +198,7 @@ impl Writer {
     /// `rows` as one Native block, built in `block` (emptied first).
     fn encode<T: Serialize>(
         table: &str,
-        block: &mut Block<'_>,
+        block: &mut Block,
         rows: &[T],
     ) -> Result<Bytes, StoreError> {
         block.clear();
@@ -223,24 +219,34 @@ impl Writer {
         T: Row + Serialize,
     {
         let mut blocks = Vec::new();
-        self.insert_once(table, rows, &mut blocks).await
+        self.insert_once(table, &Batch::Rows(rows), &mut blocks)
+            .await
     }
 
-    /// One INSERT of `rows`, in blocks of [`BLOCK_ROWS`]: each block is sent as soon as it is
-    /// encoded, so the server reads one while the next is encoded. `blocks` keeps the blocks
-    /// encoded so far: a retry sends the same bytes and encodes only what the failed attempt
-    /// had not reached.
+    /// The types of `table`'s columns that `T`'s fields name, as the server lists them (asked
+    /// once, then remembered), for an [`super::native::Encoder`] of `T` rows.
+    pub async fn column_types<T: Row>(&self, table: &str) -> Result<Arc<[ColumnType]>, StoreError> {
+        self.columns(table, T::COLUMN_NAMES).await
+    }
+
+    /// One INSERT of a batch, in blocks of [`BLOCK_ROWS`]: each block is sent as soon as it is
+    /// encoded, so the server reads one while the next is encoded. For rows, `blocks` keeps
+    /// the blocks encoded so far: a retry sends the same bytes and encodes only what the failed
+    /// attempt had not reached.
     async fn insert_once<T>(
         &self,
         table: &str,
-        rows: &[T],
+        batch: &Batch<'_, T>,
         blocks: &mut Vec<Bytes>,
     ) -> Result<Duration, StoreError>
     where
         T: Row + Serialize,
     {
         let started = Instant::now();
-        let types = self.columns(table, T::COLUMN_NAMES).await?;
+        let types = match batch {
+            Batch::Rows(_) => Some(self.columns(table, T::COLUMN_NAMES).await?),
+            Batch::Encoded(_) => None,
+        };
         let sql = format!(
             "INSERT INTO {table} ({}) FORMAT Native",
             T::COLUMN_NAMES.join(", ")
@@ -250,22 +256,27 @@ impl Writer {
             .client
             .insert_formatted_with(sql)
             .with_timeouts(timeout, timeout);
-        let mut block = Block::new(&types);
-        for (i, chunk) in rows.chunks(BLOCK_ROWS).enumerate() {
-            let data = match blocks.get(i) {
-                Some(data) => data.clone(),
-                None => {
-                    let data = Self::encode(table, &mut block, chunk)?;
-                    blocks.push(data.clone());
-                    data
+        match (batch, types) {
+            (Batch::Rows(rows), Some(types)) => {
+                let mut block = Block::new(types);
+                for (i, chunk) in rows.chunks(BLOCK_ROWS).enumerate() {
+                    let data = match blocks.get(i) {
+                        Some(data) => data.clone(),
+                        None => {
+                            let data = Self::encode(table, &mut block, chunk)?;
+                            blocks.push(data.clone());
+                            data
+                        }
+                    };
+                    send_block(&mut insert, &data).await?;
                 }
-            };
-            let mut at = 0;
-            while at < data.len() {
-                let end = (at + CHUNK).min(data.len());
-                insert.send(data.slice(at..end)).await?;
-                at = end;
             }
+            (Batch::Encoded(encoded), _) => {
+                for data in &encoded.blocks {
+                    send_block(&mut insert, data).await?;
+                }
+            }
+            (Batch::Rows(_), None) => {}
         }
         insert.end().await?;
         Ok(started.elapsed())
@@ -289,7 +300,38 @@ impl Writer {
         T: Row + Serialize + Sync,
         G: Future<Output = ()>,
     {
-        if rows.is_empty() {
+        self.retry(table, Batch::Rows(rows), give_up).await
+    }
+
+    /// Inserts rows of `T` that an [`super::native::Encoder`] encoded into `table`, as
+    /// [`Writer::insert_with_retry`] inserts rows. The blocks stay as they are: a table that
+    /// comes back with other column types refuses them (the encoder took the types once).
+    pub async fn insert_encoded_with_retry<T, G>(
+        &self,
+        table: &str,
+        encoded: &Encoded,
+        give_up: G,
+    ) -> Result<InsertReport, StoreError>
+    where
+        T: Row + Serialize + Sync,
+        G: Future<Output = ()>,
+    {
+        self.retry(table, Batch::<T>::Encoded(encoded), give_up)
+            .await
+    }
+
+    async fn retry<T, G>(
+        &self,
+        table: &str,
+        batch: Batch<'_, T>,
+        give_up: G,
+    ) -> Result<InsertReport, StoreError>
+    where
+        T: Row + Serialize + Sync,
+        G: Future<Output = ()>,
+    {
+        let rows = batch.rows();
+        if rows == 0 {
             return Ok(InsertReport {
                 rows: 0,
                 attempts: 0,
@@ -307,22 +349,22 @@ impl Writer {
         let mut vanished = 0u32;
         loop {
             attempts += 1;
-            let span = tracing::debug_span!("insert", table, rows = rows.len(), attempt = attempts);
+            let span = tracing::debug_span!("insert", table, rows = rows, attempt = attempts);
             let error = match self
-                .insert_once(table, rows, &mut blocks)
+                .insert_once(table, &batch, &mut blocks)
                 .instrument(span)
                 .await
             {
                 Ok(latency) => {
                     debug!(
                         table,
-                        rows = rows.len(),
+                        rows,
                         attempts,
                         latency_ms = latency.as_millis() as u64,
                         "inserted"
                     );
                     return Ok(InsertReport {
-                        rows: rows.len(),
+                        rows,
                         attempts,
                         latency,
                         elapsed: started.elapsed(),
@@ -347,7 +389,7 @@ impl Writer {
             let wait = self.policy.backoff(attempts);
             warn!(
                 table,
-                rows = rows.len(),
+                rows,
                 attempts,
                 wait_ms = wait.as_millis() as u64,
                 error = %error,
@@ -358,7 +400,7 @@ impl Writer {
                 () = &mut give_up => {
                     return Err(StoreError::GaveUp {
                         table: table.to_owned(),
-                        rows: rows.len(),
+                        rows,
                         attempts,
                         elapsed: started.elapsed(),
                         last: Box::new(error),
@@ -368,6 +410,37 @@ impl Writer {
             }
         }
     }
+}
+
+/// What one INSERT sends.
+enum Batch<'a, T> {
+    /// Rows, encoded by the INSERT (again once a vanished table is back).
+    Rows(&'a [T]),
+    /// Rows encoded already.
+    Encoded(&'a Encoded),
+}
+
+impl<T> Batch<'_, T> {
+    fn rows(&self) -> usize {
+        match self {
+            Batch::Rows(rows) => rows.len(),
+            Batch::Encoded(e) => e.rows,
+        }
+    }
+}
+
+/// Sends one block, [`CHUNK`] bytes at a time.
+async fn send_block(
+    insert: &mut clickhouse::insert_formatted::InsertFormatted,
+    data: &Bytes,
+) -> Result<(), StoreError> {
+    let mut at = 0;
+    while at < data.len() {
+        let end = (at + CHUNK).min(data.len());
+        insert.send(data.slice(at..end)).await?;
+        at = end;
+    }
+    Ok(())
 }
 
 /// The server's version when it answers `SELECT version()` within `timeout`. Runs in the

@@ -114,6 +114,10 @@ struct Args {
     /// `service.flush_interval_ms` of the analyzer (its default when not given).
     #[arg(long)]
     flush_interval_ms: Option<u64>,
+    /// `service.busy_flush_interval_ms` of the analyzer (its default when not given): how long
+    /// flushes wait while ClickHouse takes longer than the flush interval to store one.
+    #[arg(long)]
+    busy_flush_interval_ms: Option<u64>,
     /// `RUST_LOG` of the analyzer.
     #[arg(long, default_value = "info")]
     log: String,
@@ -463,6 +467,7 @@ fn analyzer_run(
     o.kafka_properties.extend(kafka_properties(args)?);
     o.flush_events = args.flush_events;
     o.flush_interval_ms = args.flush_interval_ms;
+    o.busy_flush_interval_ms = args.busy_flush_interval_ms;
     o.log_filter = args.log.clone();
     let ch_pid = clickhouse_pid(&args.clickhouse_pid_file);
     let broker_pid = broker.pid();

@@ -61,7 +61,7 @@ fn string(s: &str) -> Vec<u8> {
 #[test]
 fn a_block_is_laid_out_column_by_column() {
     let types = probe_types();
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     for p in probes() {
         block.push(&p).unwrap();
     }
@@ -117,7 +117,7 @@ fn index_width_follows_the_number_of_keys() {
         (257, 1, 2, 2),
         (70_000, 2, 4, 3),
     ] {
-        let mut block = Block::new(&types);
+        let mut block = Block::new(&types[..]);
         for i in 0..keys {
             block.push(&One { k: i.to_string() }).unwrap();
         }
@@ -138,7 +138,7 @@ fn repeated_empty_and_prefix_values_keep_their_own_keys() {
         k: String,
     }
     let types = [ColumnType::new("k", "LowCardinality(String)").unwrap()];
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     let values = [
         "abcdef", "abcdef", "abc", "", "abc", "", "abcdef", "ab", "abc",
     ];
@@ -171,7 +171,7 @@ fn long_strings_take_a_multi_byte_length() {
         ColumnType::new("s", "String").unwrap(),
         ColumnType::new("b", "UInt64").unwrap(),
     ];
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     block
         .push(&One {
             s: "x".repeat(300),
@@ -234,7 +234,7 @@ fn rows_that_do_not_fit_the_columns_are_refused() {
     struct Short {
         a: String,
     }
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     let e = block.push(&Short { a: "x".into() }).unwrap_err();
     assert!(
         e.to_string().contains("1 fields, the table 5 columns"),
@@ -249,7 +249,7 @@ fn rows_that_do_not_fit_the_columns_are_refused() {
         z: i8,
         e: String,
     }
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     let e = block
         .push(&Renamed {
             a: "x".into(),
@@ -269,7 +269,7 @@ fn rows_that_do_not_fit_the_columns_are_refused() {
         d: i8,
         e: String,
     }
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     let e = block
         .push(&Wide {
             a: "x".into(),
@@ -289,7 +289,7 @@ fn rows_that_do_not_fit_the_columns_are_refused() {
         d: i8,
         e: String,
     }
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     let e = block
         .push(&NotNullable {
             a: None,
@@ -318,7 +318,7 @@ fn bytes_that_are_not_utf8_are_kept_as_they_are() {
         ColumnType::new("k", "LowCardinality(String)").unwrap(),
         ColumnType::new("s", "String").unwrap(),
     ];
-    let mut block = Block::new(&types);
+    let mut block = Block::new(&types[..]);
     // Two invalid sequences that a lossy conversion would both turn into U+FFFD.
     for b in [[0xffu8], [0xfe]] {
         block
@@ -377,7 +377,7 @@ mod prop {
             )
         ) {
             let types = types();
-            let mut block = Block::new(&types);
+            let mut block = Block::new(&types[..]);
             for (lc, s, n, arr, e, v) in &rows {
                 block.push(&Any { lc: lc.clone(), s: s.clone(), n: *n, arr: arr.clone(), e: *e, v: *v }).unwrap();
             }
