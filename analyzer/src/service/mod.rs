@@ -415,7 +415,8 @@ impl Service {
                     // Rebalances are seen during `recv`; a partition assigned or revoked while
                     // no record comes (an idle topic, a slow broker) is taken in here too.
                     self.apply_changes();
-                    if self.in_flight.is_none() && self.flush_due() {
+                    // A tick is the interval; while ClickHouse is behind, the busy one counts.
+                    if self.in_flight.is_none() && (!self.busy || self.flush_due()) {
                         self.flush(&abandon, true);
                     }
                 }
