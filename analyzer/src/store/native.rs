@@ -436,6 +436,14 @@ impl Encoder {
         self.rows
     }
 
+    /// Drops every row added since the last [`Encoder::take`] (after a refused row, whose part
+    /// the block holds), keeping the buffers.
+    pub fn clear(&mut self) {
+        self.block.clear();
+        self.blocks.clear();
+        self.rows = 0;
+    }
+
     /// The rows added since the last call, as blocks; the encoder is empty afterwards (its
     /// buffers kept for the next rows).
     pub fn take(&mut self) -> Encoded {
