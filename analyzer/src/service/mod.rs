@@ -656,11 +656,12 @@ impl Service {
             debug!(busy, "flush pace");
             self.busy = busy;
         }
-        let (rows, stored) = done?;
+        let (mut rows, stored) = done?;
         if let Err(e) = stored {
             self.report.rows_left = rows.len();
             return Err(e.into());
         }
+        self.outbox.recycle(&mut rows);
         self.report.flushes += 1;
         self.commit(flight.commits, last);
         Ok(())

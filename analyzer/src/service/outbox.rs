@@ -61,6 +61,8 @@ pub struct Outbox {
 #[derive(Default)]
 pub struct Rows {
     events: Encoded,
+    /// The event blocks once stored, for the encoder to reuse ([`Outbox::recycle`]).
+    stored_events: Vec<bytes::Bytes>,
     watermarks: Vec<WatermarkRow>,
     rejects: Vec<RejectRow>,
     health: Vec<HealthFactRow>,
@@ -108,6 +110,11 @@ impl Outbox {
         // The next flush is likely as large.
         self.rows.watermarks.reserve(rows.watermarks.len());
         Ok(rows)
+    }
+
+    /// Takes back the memory of rows once stored (their event blocks), for the next rows.
+    pub fn recycle(&mut self, rows: &mut Rows) {
+        self.events.recycle(std::mem::take(&mut rows.stored_events));
     }
 
     fn record<'a>(&'a self, place: &'a RecordPlace) -> KafkaRecord<'a> {
@@ -273,7 +280,13 @@ impl Rows {
     ) -> Result<(), StoreError> {
         let started = Instant::now();
         let (a, b, c, d) = tokio::try_join!(
-            insert_events(w, m, &mut self.events, stopped(stop)),
+            insert_events(
+                w,
+                m,
+                &mut self.events,
+                &mut self.stored_events,
+                stopped(stop)
+            ),
             insert(w, m, &mut self.watermarks, stopped(stop)),
             insert(w, m, &mut self.rejects, stopped(stop)),
             insert(w, m, &mut self.health, stopped(stop)),
@@ -323,6 +336,7 @@ async fn insert_events<G>(
     w: &Writer,
     m: &Metrics,
     events: &mut Encoded,
+    stored: &mut Vec<bytes::Bytes>,
     give_up: G,
 ) -> Result<u32, StoreError>
 where
@@ -335,6 +349,7 @@ where
         .insert_encoded_with_retry::<EventRow, _>(EventRow::TABLE, events, give_up)
         .await?;
     let retries = count_stored(m, EventRow::TABLE, events.rows, &report);
+    stored.append(&mut events.blocks);
     events.clear();
     Ok(retries)
 }

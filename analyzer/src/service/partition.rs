@@ -89,6 +89,8 @@ pub struct Partition {
     spike_advanced: Option<i64>,
     /// When the gauges were last set ([`Partition::export_gauges`]).
     gauges_at: Option<Instant>,
+    /// The last record's events, decoded: the next record is decoded into its memory.
+    batch: EndpointEvents,
 }
 
 impl Partition {
@@ -131,6 +133,7 @@ impl Partition {
             gauges_at: None,
             spike_tail_us: spike_tail,
             spike_advanced: None,
+            batch: EndpointEvents::default(),
         }
     }
 
@@ -161,15 +164,16 @@ impl Partition {
             self.offsets.record(rec.offset, None);
             return counts;
         }
-        let batch = match EndpointEvents::decode(rec.value) {
-            Ok(b) => b,
-            Err(e) => {
-                out.reject_record(&place, "decode", format!("not a {SCHEMA}: {e}"), rec.value);
-                count_reject(m, "decode", &mut counts);
-                self.offsets.record(rec.offset, None);
-                return counts;
-            }
-        };
+        // Decoded into the last record's batch: its event list keeps its memory (a fresh one
+        // grew page by page for every record).
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        if let Err(e) = batch.merge(rec.value) {
+            out.reject_record(&place, "decode", format!("not a {SCHEMA}: {e}"), rec.value);
+            count_reject(m, "decode", &mut counts);
+            self.offsets.record(rec.offset, None);
+            return counts;
+        }
         let limit_us = rec
             .timestamp_ms
             .filter(|t| *t > 0)
@@ -244,6 +248,7 @@ impl Partition {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
         self.offsets.record(rec.offset, latest);
+        self.batch = batch;
         self.dirty = true;
         if !self.holding {
             self.holding = true;

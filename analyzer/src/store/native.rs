@@ -386,6 +386,8 @@ pub struct Encoder {
     block: Block,
     blocks: Vec<Bytes>,
     rows: usize,
+    /// Buffers of blocks already stored, for the next blocks ([`Encoder::recycle`]).
+    spare: Vec<Vec<u8>>,
 }
 
 /// What an [`Encoder`] made: blocks to send as one INSERT.
@@ -417,6 +419,25 @@ impl Encoder {
             block: Block::new(types),
             blocks: Vec::new(),
             rows: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the blocks of an earlier [`Encoder::take`] once they are stored, to encode
+    /// the next blocks into their memory: a block's buffer is megabytes, and a fresh one costs
+    /// the kernel's zeroing of every page of it (a sixth of the loop's time in the analyzer
+    /// service, BENCHMARKS.md). Only the last stored flush's buffers are kept, only those at
+    /// least half full, and only until the next [`Encoder::take`]: once the load drops, so
+    /// does what is held. Blocks still shared (a send that holds a slice of one) are dropped.
+    pub fn recycle(&mut self, stored: Vec<Bytes>) {
+        self.spare.clear();
+        for b in stored {
+            if let Ok(m) = b.try_into_mut() {
+                let v = Vec::from(m);
+                if v.len() >= v.capacity() / 2 {
+                    self.spare.push(v);
+                }
+            }
         }
     }
 
@@ -448,6 +469,8 @@ impl Encoder {
     /// buffers kept for the next rows).
     pub fn take(&mut self) -> Encoded {
         self.seal();
+        // Spares left unused mean the load dropped: they are not kept for later.
+        self.spare.clear();
         let rows = std::mem::take(&mut self.rows);
         Encoded {
             blocks: std::mem::take(&mut self.blocks),
@@ -457,7 +480,9 @@ impl Encoder {
 
     fn seal(&mut self) {
         if self.block.rows() > 0 {
-            self.blocks.push(Bytes::from(self.block.encode()));
+            let mut out = self.spare.pop().unwrap_or_default();
+            self.block.encode_into(&mut out);
+            self.blocks.push(Bytes::from(out));
             self.block.clear();
         }
     }
@@ -511,15 +536,27 @@ impl Block {
 
     /// The block in Native format.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_size_hint());
-        put_varint(&mut out, self.columns.len() as u64);
-        put_varint(&mut out, self.rows as u64);
-        for (t, c) in self.types.iter().zip(&self.columns) {
-            put_bytes(&mut out, t.name.as_bytes());
-            put_bytes(&mut out, t.type_name.as_bytes());
-            c.write(&mut out);
-        }
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
         out
+    }
+
+    /// The block in Native format, in `out` (emptied first, its memory reused).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        let size = self.encoded_size_hint();
+        if out.capacity() < size {
+            // A fresh buffer rather than a grown one (growing copies what it held), with room
+            // for the next blocks, which are seldom exactly as large.
+            *out = Vec::with_capacity(size + size / 8);
+        }
+        put_varint(out, self.columns.len() as u64);
+        put_varint(out, self.rows as u64);
+        for (t, c) in self.types.iter().zip(&self.columns) {
+            put_bytes(out, t.name.as_bytes());
+            put_bytes(out, t.type_name.as_bytes());
+            c.write(out);
+        }
     }
 
     fn encoded_size_hint(&self) -> usize {

@@ -67,6 +67,14 @@ struct Args {
     /// Runs.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Seconds to wait before each timed ClickHouse phase (the analyzer, clickhouse-client).
+    /// On an ext4 file system without a journal (this project's CI machines), creating a file
+    /// skips every inode deleted in the last 30 s (5.5 minutes while its inode table block is
+    /// not written back), and the files of a dropped database or of merged parts made the next
+    /// phase's ClickHouse spend up to twice the CPU (`recently_deleted` in `perf`). Waiting lets
+    /// the previous phase's deletions age out; 0 measures back to back.
+    #[arg(long, default_value_t = 45)]
+    settle_secs: u64,
     /// SCEP endpoints of the traffic (the topic's keys).
     #[arg(long, default_value_t = 24)]
     endpoints: u32,
@@ -169,6 +177,17 @@ struct KcatRun {
     machine: MachineCpu,
 }
 
+/// Waits `--settle-secs` (see there).
+fn settle(args: &Args) {
+    if args.settle_secs > 0 {
+        println!(
+            "  (waiting {} s for ClickHouse's deleted files to age out)",
+            args.settle_secs
+        );
+        std::thread::sleep(Duration::from_secs(args.settle_secs));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.runs == 0 || args.events == 0 {
@@ -262,10 +281,12 @@ fn main() -> anyhow::Result<()> {
                 k = Some(kcat_run(kc, &args, &mut broker, &topic, &run_dir)?);
             }
         }
+        settle(&args);
         let a = analyzer_run(&args, &ch, &mut broker, &topic, &run_dir, run, events)?;
         print_analyzer(&a, events);
         let mut i = None;
         if kcat.is_some() {
+            settle(&args);
             i = Some(insert_run(&args, &ch, &a.db, &run_dir, &analyzer_bin)?);
         }
         if !kcat_first {

@@ -335,6 +335,59 @@ fn bytes_that_are_not_utf8_are_kept_as_they_are() {
     assert_eq!(&out[out.len() - 4..], &[1, 0xff, 1, 0xfe]);
 }
 
+#[test]
+fn stored_blocks_lend_their_memory_to_the_next_ones() {
+    // Blocks of BLOCK_ROWS rows, then a small one: three whole blocks and a partial one.
+    let mut enc = Encoder::new(probe_types());
+    let rows = probes();
+    for i in 0..3 * BLOCK_ROWS + 10 {
+        enc.push(&rows[i % rows.len()]).unwrap();
+    }
+    let first = enc.take();
+    assert_eq!(first.rows, 3 * BLOCK_ROWS + 10);
+    assert_eq!(first.blocks.len(), 4);
+    let whole: Vec<Vec<u8>> = first.blocks[..3].iter().map(|b| b.to_vec()).collect();
+    let addresses: Vec<usize> = first.blocks[..3]
+        .iter()
+        .map(|b| b.as_ptr() as usize)
+        .collect();
+
+    // A block still shared (a send holding a slice of it) is not taken back; the partial one
+    // is too empty to be worth keeping.
+    let held = first.blocks[2].slice(0..10);
+    enc.recycle(first.blocks);
+    for i in 0..2 * BLOCK_ROWS {
+        enc.push(&rows[i % rows.len()]).unwrap();
+    }
+    let second = enc.take();
+    assert_eq!(second.blocks.len(), 2);
+    let mut reused: Vec<usize> = second.blocks.iter().map(|b| b.as_ptr() as usize).collect();
+    reused.sort_unstable();
+    let mut unshared = addresses[..2].to_vec();
+    unshared.sort_unstable();
+    // Encoded into the memory of the two stored blocks nothing holds any more, with the bytes
+    // of the first encoding (the same rows in the same places).
+    assert_eq!(reused, unshared);
+    for (b, w) in second.blocks.iter().zip(&whole) {
+        assert_eq!(&b[..], &w[..]);
+    }
+    assert_eq!(&held[..], &whole[2][..10]);
+
+    // What is not used by the next take is dropped: a third take encodes into fresh memory.
+    enc.recycle(second.blocks);
+    for r in &rows {
+        enc.push(r).unwrap();
+    }
+    let third = enc.take();
+    assert_eq!(third.blocks.len(), 1);
+    assert!(enc.spare.is_empty());
+    let mut fresh = Block::new(probe_types());
+    for r in &rows {
+        fresh.push(r).unwrap();
+    }
+    assert_eq!(third.blocks[0].to_vec(), fresh.encode());
+}
+
 mod prop {
     use proptest::prelude::*;
     use serde::Serialize;
