@@ -270,6 +270,7 @@ fn main() -> anyhow::Result<()> {
     let mut ratio_kcat = Vec::new();
     let mut ratio_insert = Vec::new();
     let mut ratio_floor = Vec::new();
+    let mut databases = Vec::new();
     for run in 1..=args.runs {
         let run_dir = root.join(format!("run{run}"));
         std::fs::create_dir_all(&run_dir)?;
@@ -354,11 +355,16 @@ fn main() -> anyhow::Result<()> {
                 a_rate / floor
             );
         }
+        // Dropped after the last run: a dropped database's thousands of files would slow the
+        // next run's ClickHouse down (see `--settle-secs`).
+        databases.extend([a.db.clone(), format!("{}_floor", a.db)]);
         if !args.keep {
-            for db in [a.db.clone(), format!("{}_floor", a.db)] {
-                let _ = ch.execute(&format!("DROP DATABASE IF EXISTS {db}"));
-            }
             let _ = std::fs::remove_dir_all(&run_dir);
+        }
+    }
+    if !args.keep {
+        for db in &databases {
+            let _ = ch.execute(&format!("DROP DATABASE IF EXISTS {db}"));
         }
     }
 
