@@ -426,9 +426,10 @@ impl Encoder {
     /// Takes back the blocks of an earlier [`Encoder::take`] once they are stored, to encode
     /// the next blocks into their memory: a block's buffer is megabytes, and a fresh one costs
     /// the kernel's zeroing of every page of it (a sixth of the loop's time in the analyzer
-    /// service, BENCHMARKS.md). Only the last stored flush's buffers are kept, only those at
-    /// least half full, and only until the next [`Encoder::take`]: once the load drops, so
-    /// does what is held. Blocks still shared (a send that holds a slice of one) are dropped.
+    /// service, BENCHMARKS.md). Only the last stored flush's buffers are kept (those of the
+    /// flush before are dropped, used or not), and only those at least half full: once the
+    /// load drops, so does what is held. Blocks still shared (a send that holds a slice of
+    /// one) are dropped.
     pub fn recycle(&mut self, stored: Vec<Bytes>) {
         self.spare.clear();
         for b in stored {
@@ -469,8 +470,6 @@ impl Encoder {
     /// buffers kept for the next rows).
     pub fn take(&mut self) -> Encoded {
         self.seal();
-        // Spares left unused mean the load dropped: they are not kept for later.
-        self.spare.clear();
         let rows = std::mem::take(&mut self.rows);
         Encoded {
             blocks: std::mem::take(&mut self.blocks),
