@@ -243,21 +243,21 @@ impl Writer {
         T: Row + Serialize,
     {
         let started = Instant::now();
-        let types = match batch {
-            Batch::Rows(_) => Some(self.columns(table, T::COLUMN_NAMES).await?),
-            Batch::Encoded(_) => None,
-        };
         let sql = format!(
             "INSERT INTO {table} ({}) FORMAT Native",
             T::COLUMN_NAMES.join(", ")
         );
         let timeout = Some(self.policy.insert_timeout);
-        let mut insert = self
-            .client
-            .insert_formatted_with(sql)
-            .with_timeouts(timeout, timeout);
-        match (batch, types) {
-            (Batch::Rows(rows), Some(types)) => {
+        let open = || {
+            self.client
+                .insert_formatted_with(sql)
+                .with_timeouts(timeout, timeout)
+        };
+        let insert = match batch {
+            Batch::Rows(rows) => {
+                // Asked before the INSERT opens: the types decide how the rows are encoded.
+                let types = self.columns(table, T::COLUMN_NAMES).await?;
+                let mut insert = open();
                 let mut block = Block::new(types);
                 for (i, chunk) in rows.chunks(BLOCK_ROWS).enumerate() {
                     let data = match blocks.get(i) {
@@ -270,14 +270,16 @@ impl Writer {
                     };
                     send_block(&mut insert, &data).await?;
                 }
+                insert
             }
-            (Batch::Encoded(encoded), _) => {
+            Batch::Encoded(encoded) => {
+                let mut insert = open();
                 for data in &encoded.blocks {
                     send_block(&mut insert, data).await?;
                 }
+                insert
             }
-            (Batch::Rows(_), None) => {}
-        }
+        };
         insert.end().await?;
         Ok(started.elapsed())
     }
