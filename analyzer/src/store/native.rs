@@ -425,7 +425,7 @@ impl Encoder {
 
     /// Takes back the blocks of an earlier [`Encoder::take`] once they are stored, to encode
     /// the next blocks into their memory: a block's buffer is megabytes, and a fresh one costs
-    /// the kernel's zeroing of every page of it (a sixth of the loop's time in the analyzer
+    /// the kernel's zeroing of every page of it (an eighth of the loop's time in the analyzer
     /// service, BENCHMARKS.md). Only the last stored flush's buffers are kept (those of the
     /// flush before are dropped, used or not), and only those at least half full: once the
     /// load drops, so does what is held. Blocks still shared (a send that holds a slice of
