@@ -535,8 +535,8 @@ impl Block {
 
     /// The block in Native format.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode_into(&mut out);
+        let mut out = Vec::with_capacity(self.encoded_size_hint());
+        self.write(&mut out);
         out
     }
 
@@ -549,6 +549,11 @@ impl Block {
             // for the next blocks, which are seldom exactly as large.
             *out = Vec::with_capacity(size + size / 8);
         }
+        self.write(out);
+    }
+
+    /// Appends the block in Native format to `out`.
+    fn write(&self, out: &mut Vec<u8>) {
         put_varint(out, self.columns.len() as u64);
         put_varint(out, self.rows as u64);
         for (t, c) in self.types.iter().zip(&self.columns) {
